@@ -1,1 +1,62 @@
-fn main() {}
+//! `weir`: the Weir binary. One subcommand per tool, named and flagged like
+//! the Apache Kafka script it mirrors (DESIGN.md section 6).
+//!
+//! # Layout
+//!
+//! - [`commands`]: one module per subcommand; each owns its clap `Args` and
+//!   a `run` that writes to the stdout it is given.
+//!
+//! Errors reach `main` as `anyhow::Error` and are printed as one line on
+//! stderr with exit code 1: a tool's user wants the reason, not a backtrace.
+
+mod commands;
+
+use clap::{Parser, Subcommand};
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+/// Weir, a Kafka-compatible commit log.
+#[derive(Debug, Parser)]
+#[command(name = "weir", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Commands,
+}
+
+/// The tools; future ones (server, dev, topics, console-producer, ...) are
+/// added here as one variant and one module each.
+#[derive(Debug, Subcommand)]
+enum Commands {
+    /// Print the contents of Kafka log segments, indexes and checkpoint
+    /// files (kafka-dump-log.sh).
+    DumpLog(commands::dump_log::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let result = match cli.command {
+        Commands::DumpLog(args) => commands::dump_log::run(&args, &mut out),
+    };
+    let result = result.and_then(|()| out.flush().map_err(anyhow::Error::from));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            // Output printed so far goes out before the error line.
+            let _ = out.flush();
+            eprintln!("weir: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `weir dump-log ... | head` closes our stdout early; that is the reader's
+/// choice, not an error worth a message.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
+}

@@ -1,0 +1,3 @@
+//! One module per `weir` subcommand.
+
+pub mod dump_log;
