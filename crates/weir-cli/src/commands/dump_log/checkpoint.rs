@@ -20,11 +20,23 @@
 //! Entries are listed in file order. A file that does not parse is an
 //! error naming the line at fault.
 
-use anyhow::{bail, Context, Result};
+use super::TextKind;
+use anyhow::{anyhow, bail, Context, Result};
 use std::io::Write;
 
+/// List one checkpoint or `meta.properties` file.
+pub(super) fn dump(kind: TextKind, bytes: &[u8], out: &mut dyn Write) -> Result<Vec<String>> {
+    let text =
+        std::str::from_utf8(bytes).map_err(|_| anyhow!("not a text file (invalid UTF-8)"))?;
+    match kind {
+        TextKind::OffsetCheckpoint => dump_offsets(text, out),
+        TextKind::EpochCheckpoint => dump_epochs(text, out),
+        TextKind::MetaProperties => dump_meta_properties(text, out),
+    }
+}
+
 /// List an offset checkpoint (`replication-offset-checkpoint`, ...).
-pub(super) fn dump_offsets(text: &str, out: &mut dyn Write) -> Result<Vec<String>> {
+fn dump_offsets(text: &str, out: &mut dyn Write) -> Result<Vec<String>> {
     let (version, entries) = parse_checkpoint(text, 3)?;
     writeln!(out, "version: {version} entries: {}", entries.len())?;
     for fields in entries {
@@ -40,7 +52,7 @@ pub(super) fn dump_offsets(text: &str, out: &mut dyn Write) -> Result<Vec<String
 }
 
 /// List a `leader-epoch-checkpoint`.
-pub(super) fn dump_epochs(text: &str, out: &mut dyn Write) -> Result<Vec<String>> {
+fn dump_epochs(text: &str, out: &mut dyn Write) -> Result<Vec<String>> {
     let (version, entries) = parse_checkpoint(text, 2)?;
     writeln!(out, "version: {version} entries: {}", entries.len())?;
     for fields in entries {
@@ -51,9 +63,11 @@ pub(super) fn dump_epochs(text: &str, out: &mut dyn Write) -> Result<Vec<String>
     Ok(Vec::new())
 }
 
-/// List `meta.properties` (Java properties: `key=value`, `#` comments).
-pub(super) fn dump_meta_properties(text: &str, out: &mut dyn Write) -> Result<Vec<String>> {
-    let mut pairs = Vec::new();
+/// List `meta.properties` (Java properties: `key=value`, `#` comments):
+/// the version, the node id (`broker.id` in version 0 files), the cluster
+/// id and, when present, the directory id (KIP-858).
+fn dump_meta_properties(text: &str, out: &mut dyn Write) -> Result<Vec<String>> {
+    let mut pairs = std::collections::HashMap::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
@@ -62,13 +76,22 @@ pub(super) fn dump_meta_properties(text: &str, out: &mut dyn Write) -> Result<Ve
         let Some((key, value)) = line.split_once(['=', ':']) else {
             bail!("line {}: expected key=value, found {line:?}", i + 1);
         };
-        pairs.push((key.trim(), value.trim()));
+        pairs.insert(key.trim(), value.trim());
     }
-    if !pairs.iter().any(|(k, _)| *k == "version") {
-        bail!("no version property: not a meta.properties file");
-    }
-    for (key, value) in pairs {
-        writeln!(out, "{key}: {value}")?;
+    let required = |key: &str| {
+        pairs
+            .get(key)
+            .copied()
+            .with_context(|| format!("no {key} property: not a meta.properties file"))
+    };
+    let version: u32 = number(required("version")?, "version")?;
+    let node_key = if version == 0 { "broker.id" } else { "node.id" };
+    let node_id: i32 = number(required(node_key)?, node_key)?;
+    writeln!(out, "version: {version}")?;
+    writeln!(out, "{node_key}: {node_id}")?;
+    writeln!(out, "cluster.id: {}", required("cluster.id")?)?;
+    if let Some(dir) = pairs.get("directory.id") {
+        writeln!(out, "directory.id: {dir}")?;
     }
     Ok(Vec::new())
 }

@@ -73,6 +73,13 @@ enum FileKind {
     OffsetIndex(i64),
     /// A `.timeindex` file and its segment's base offset.
     TimeIndex(i64),
+    /// A checkpoint or `meta.properties`: text, listed Weir's way.
+    Text(TextKind),
+}
+
+/// The text files of a log dir that `dump-log` lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TextKind {
     /// `replication-offset-checkpoint` and the other per-log-dir offset files.
     OffsetCheckpoint,
     /// A partition's `leader-epoch-checkpoint`.
@@ -122,11 +129,11 @@ fn check_file(path: &Path) -> Result<FileKind> {
 fn classify(path: &Path) -> Result<FileKind> {
     let name = file_name(path);
     if OFFSET_CHECKPOINTS.contains(&name.as_str()) {
-        return Ok(FileKind::OffsetCheckpoint);
+        return Ok(FileKind::Text(TextKind::OffsetCheckpoint));
     }
     match name.as_str() {
-        "leader-epoch-checkpoint" => return Ok(FileKind::EpochCheckpoint),
-        "meta.properties" => return Ok(FileKind::MetaProperties),
+        "leader-epoch-checkpoint" => return Ok(FileKind::Text(TextKind::EpochCheckpoint)),
+        "meta.properties" => return Ok(FileKind::Text(TextKind::MetaProperties)),
         _ => {}
     }
     let kind: fn(i64) -> FileKind = match name.rsplit_once('.').map(|(_, suffix)| suffix) {
@@ -171,12 +178,9 @@ fn dump_file(path: &Path, kind: FileKind, opts: Options, out: &mut dyn Write) ->
         FileKind::Log(base) => segment::dump(&file_name(path), base, &bytes, opts, out)?,
         FileKind::OffsetIndex(base) => index::dump_offset_index(path, base, &bytes, out)?,
         FileKind::TimeIndex(base) => index::dump_time_index(path, base, &bytes, out)?,
-        FileKind::OffsetCheckpoint => checkpoint::dump_offsets(&text(path, &bytes)?, out)
-            .with_context(|| format!("{}", path.display()))?,
-        FileKind::EpochCheckpoint => checkpoint::dump_epochs(&text(path, &bytes)?, out)
-            .with_context(|| format!("{}", path.display()))?,
-        FileKind::MetaProperties => checkpoint::dump_meta_properties(&text(path, &bytes)?, out)
-            .with_context(|| format!("{}", path.display()))?,
+        FileKind::Text(kind) => {
+            checkpoint::dump(kind, &bytes, out).with_context(|| format!("{}", path.display()))?
+        }
     };
     if !findings.is_empty() {
         out.flush()?;
@@ -185,12 +189,6 @@ fn dump_file(path: &Path, kind: FileKind, opts: Options, out: &mut dyn Write) ->
         }
     }
     Ok(())
-}
-
-/// Checkpoint files are UTF-8 text; anything else is garbage, not a dump.
-fn text<'a>(path: &Path, bytes: &'a [u8]) -> Result<&'a str> {
-    std::str::from_utf8(bytes)
-        .map_err(|_| anyhow::anyhow!("{}: not a text file (invalid UTF-8)", path.display()))
 }
 
 #[cfg(test)]
@@ -209,15 +207,16 @@ mod tests {
             k("00000000000000000175.timeindex"),
             Some(FileKind::TimeIndex(175))
         );
+        let text = |t| Some(FileKind::Text(t));
         assert_eq!(
             k("x/replication-offset-checkpoint"),
-            Some(FileKind::OffsetCheckpoint)
+            text(TextKind::OffsetCheckpoint)
         );
         assert_eq!(
             k("leader-epoch-checkpoint"),
-            Some(FileKind::EpochCheckpoint)
+            text(TextKind::EpochCheckpoint)
         );
-        assert_eq!(k("meta.properties"), Some(FileKind::MetaProperties));
+        assert_eq!(k("meta.properties"), text(TextKind::MetaProperties));
         assert_eq!(k("00000000000000000175.snapshot"), None);
         assert_eq!(k("00000000000000000175.log.deleted"), None);
         assert_eq!(k("segment.log"), None);

@@ -33,7 +33,7 @@ pub(super) fn dump(
     for batch in batches.by_ref() {
         writeln!(out, "{}", batch_line(&batch))?;
         if opts.records {
-            dump_records(&batch, opts, &mut offsets, &mut findings, out)?;
+            dump_records(name, &batch, opts, &mut offsets, &mut findings, out)?;
         }
     }
     let trailing = bytes.len() - batches.position();
@@ -112,6 +112,7 @@ fn crc_matches(batch: &BatchRef<'_>) -> bool {
 }
 
 fn dump_records(
+    name: &str,
     batch: &BatchRef<'_>,
     opts: Options,
     offsets: &mut OffsetSequence,
@@ -122,9 +123,11 @@ fn dump_records(
         Ok(records) => records,
         Err(e) => {
             findings.push(format!(
-                "batch at position {}: cannot decode its records: {e}",
+                "{name}: cannot decode the records of the batch at position {}: {e}",
                 batch.position
             ));
+            // Its records are unknown, not missing: no gap to report.
+            offsets.skip_to(batch.header.last_offset());
             return Ok(());
         }
     };
@@ -273,6 +276,11 @@ impl OffsetSequence {
             }
         }
         self.last = Some(offset);
+    }
+
+    /// Carry on after a batch whose records could not be read.
+    fn skip_to(&mut self, last_offset: i64) {
+        self.last = Some(last_offset);
     }
 
     fn findings(&self, name: &str) -> Vec<String> {
