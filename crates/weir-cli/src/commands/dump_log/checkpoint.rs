@@ -17,118 +17,77 @@
 //! directory.id: d-WFNekpuxRFw-iHkfeivA
 //! ```
 //!
-//! Entries are listed in file order. A file that does not parse is an
-//! error naming the line at fault.
+//! Entries are listed in file order. Parsing is `weir-storage`'s, the same
+//! strict parser the broker trusts on start, so a file that `dump-log`
+//! lists is one Weir would load, and one it rejects is an error naming the
+//! line at fault.
 
 use super::TextKind;
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Result};
 use std::io::Write;
+use weir_storage::checkpoint::{parse_epochs, parse_offsets, MetaProperties};
+
+/// The only checkpoint format version (the parser refuses any other).
+const CHECKPOINT_VERSION: i32 = 0;
 
 /// List one checkpoint or `meta.properties` file.
 pub(super) fn dump(kind: TextKind, bytes: &[u8], out: &mut dyn Write) -> Result<Vec<String>> {
     let text =
         std::str::from_utf8(bytes).map_err(|_| anyhow!("not a text file (invalid UTF-8)"))?;
     match kind {
-        TextKind::OffsetCheckpoint => dump_offsets(text, out),
-        TextKind::EpochCheckpoint => dump_epochs(text, out),
-        TextKind::MetaProperties => dump_meta_properties(text, out),
+        TextKind::OffsetCheckpoint => dump_offsets(text, out)?,
+        TextKind::EpochCheckpoint => dump_epochs(text, out)?,
+        TextKind::MetaProperties => dump_meta_properties(text, out)?,
     }
+    Ok(Vec::new())
 }
 
-/// List an offset checkpoint (`replication-offset-checkpoint`, ...).
-fn dump_offsets(text: &str, out: &mut dyn Write) -> Result<Vec<String>> {
-    let (version, entries) = parse_checkpoint(text, 3)?;
-    writeln!(out, "version: {version} entries: {}", entries.len())?;
-    for fields in entries {
-        let partition: i32 = number(fields[1], "partition")?;
-        let offset: i64 = number(fields[2], "offset")?;
+/// `topic partition offset` lines (`replication-offset-checkpoint`, ...).
+fn dump_offsets(text: &str, out: &mut dyn Write) -> Result<()> {
+    let entries = parse_offsets(text)?;
+    writeln!(
+        out,
+        "version: {CHECKPOINT_VERSION} entries: {}",
+        entries.len()
+    )?;
+    for (tp, offset) in entries {
         writeln!(
             out,
-            "topic: {} partition: {partition} offset: {offset}",
-            fields[0]
+            "topic: {} partition: {} offset: {offset}",
+            tp.topic, tp.partition
         )?;
     }
-    Ok(Vec::new())
+    Ok(())
 }
 
-/// List a `leader-epoch-checkpoint`.
-fn dump_epochs(text: &str, out: &mut dyn Write) -> Result<Vec<String>> {
-    let (version, entries) = parse_checkpoint(text, 2)?;
-    writeln!(out, "version: {version} entries: {}", entries.len())?;
-    for fields in entries {
-        let epoch: i32 = number(fields[0], "epoch")?;
-        let start: i64 = number(fields[1], "start offset")?;
-        writeln!(out, "epoch: {epoch} startOffset: {start}")?;
+/// `epoch start_offset` lines of a `leader-epoch-checkpoint`.
+fn dump_epochs(text: &str, out: &mut dyn Write) -> Result<()> {
+    let entries = parse_epochs(text)?;
+    writeln!(
+        out,
+        "version: {CHECKPOINT_VERSION} entries: {}",
+        entries.len()
+    )?;
+    for e in entries {
+        writeln!(out, "epoch: {} startOffset: {}", e.epoch, e.start_offset)?;
     }
-    Ok(Vec::new())
+    Ok(())
 }
 
-/// List `meta.properties` (Java properties: `key=value`, `#` comments):
-/// the version, the node id (`broker.id` in version 0 files), the cluster
-/// id and, when present, the directory id (KIP-858).
-fn dump_meta_properties(text: &str, out: &mut dyn Write) -> Result<Vec<String>> {
-    let mut pairs = std::collections::HashMap::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
-            continue;
-        }
-        let Some((key, value)) = line.split_once(['=', ':']) else {
-            bail!("line {}: expected key=value, found {line:?}", i + 1);
-        };
-        pairs.insert(key.trim(), value.trim());
-    }
-    let required = |key: &str| {
-        pairs
-            .get(key)
-            .copied()
-            .with_context(|| format!("no {key} property: not a meta.properties file"))
+/// The version, node id (`broker.id` in version 0 files), cluster id and,
+/// when present, the directory id (KIP-858).
+fn dump_meta_properties(text: &str, out: &mut dyn Write) -> Result<()> {
+    let meta = MetaProperties::parse(text)?;
+    let node_key = if meta.version == 0 {
+        "broker.id"
+    } else {
+        "node.id"
     };
-    let version: u32 = number(required("version")?, "version")?;
-    let node_key = if version == 0 { "broker.id" } else { "node.id" };
-    let node_id: i32 = number(required(node_key)?, node_key)?;
-    writeln!(out, "version: {version}")?;
-    writeln!(out, "{node_key}: {node_id}")?;
-    writeln!(out, "cluster.id: {}", required("cluster.id")?)?;
-    if let Some(dir) = pairs.get("directory.id") {
+    writeln!(out, "version: {}", meta.version)?;
+    writeln!(out, "{node_key}: {}", meta.node_id)?;
+    writeln!(out, "cluster.id: {}", meta.cluster_id)?;
+    if let Some(dir) = &meta.directory_id {
         writeln!(out, "directory.id: {dir}")?;
     }
-    Ok(Vec::new())
-}
-
-/// Kafka's `CheckpointFile` text format: a version line (0), an entry
-/// count, then that many lines of `width` space-separated fields.
-fn parse_checkpoint(text: &str, width: usize) -> Result<(i32, Vec<Vec<&str>>)> {
-    let mut lines = text.lines();
-    let version: i32 = number(lines.next().unwrap_or_default().trim(), "version (line 1)")?;
-    if version != 0 {
-        bail!("unsupported checkpoint version {version} (expected 0)");
-    }
-    let count: usize = number(
-        lines.next().unwrap_or_default().trim(),
-        "entry count (line 2)",
-    )?;
-    let entries: Vec<Vec<&str>> = lines
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| l.split_whitespace().collect())
-        .collect();
-    if let Some((i, bad)) = entries.iter().enumerate().find(|(_, f)| f.len() != width) {
-        bail!(
-            "line {}: expected {width} fields, found {:?}",
-            i + 3,
-            bad.join(" ")
-        );
-    }
-    if entries.len() != count {
-        bail!("expected {count} entries, found {}", entries.len());
-    }
-    Ok((version, entries))
-}
-
-fn number<T: std::str::FromStr>(s: &str, what: &str) -> Result<T>
-where
-    T::Err: std::error::Error + Send + Sync + 'static,
-{
-    s.parse()
-        .with_context(|| format!("bad {what} {s:?} in checkpoint"))
+    Ok(())
 }

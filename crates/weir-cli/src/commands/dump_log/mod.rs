@@ -26,6 +26,7 @@ mod segment;
 use anyhow::{bail, Context, Result};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use weir_storage::checkpoint as checkpoint_names;
 
 /// Flags, named as Kafka names them.
 #[derive(Debug, clap::Args)]
@@ -91,9 +92,9 @@ enum TextKind {
 /// Log-dir files holding "topic partition offset" lines (Kafka's
 /// `OffsetCheckpointFile`); `cleaner-offset-checkpoint` has the same format.
 const OFFSET_CHECKPOINTS: [&str; 4] = [
-    "replication-offset-checkpoint",
-    "recovery-point-offset-checkpoint",
-    "log-start-offset-checkpoint",
+    checkpoint_names::REPLICATION_OFFSET_CHECKPOINT,
+    checkpoint_names::RECOVERY_POINT_OFFSET_CHECKPOINT,
+    checkpoint_names::LOG_START_OFFSET_CHECKPOINT,
     "cleaner-offset-checkpoint",
 ];
 
@@ -132,8 +133,10 @@ fn classify(path: &Path) -> Result<FileKind> {
         return Ok(FileKind::Text(TextKind::OffsetCheckpoint));
     }
     match name.as_str() {
-        "leader-epoch-checkpoint" => return Ok(FileKind::Text(TextKind::EpochCheckpoint)),
-        "meta.properties" => return Ok(FileKind::Text(TextKind::MetaProperties)),
+        checkpoint_names::LEADER_EPOCH_CHECKPOINT => {
+            return Ok(FileKind::Text(TextKind::EpochCheckpoint))
+        }
+        checkpoint_names::META_PROPERTIES => return Ok(FileKind::Text(TextKind::MetaProperties)),
         _ => {}
     }
     let kind: fn(i64) -> FileKind = match name.rsplit_once('.').map(|(_, suffix)| suffix) {
