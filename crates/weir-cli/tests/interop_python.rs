@@ -1,7 +1,8 @@
 //! An independent writer: kafka-python's `DefaultRecordBatchBuilder` writes
-//! a segment (`tests/interop/python/write_segment.py`, every codec, keys,
-//! values, headers, nulls, producer ids), and `weir dump-log` must list
-//! exactly what its JSON says was written.
+//! a segment (`tests/interop/python/write_segment.py`: every codec, keys,
+//! values, headers, nulls, producer ids, and the broker-only attributes:
+//! a transaction marker, LogAppendTime, a delete horizon), and
+//! `weir dump-log` must list exactly what its JSON says was written.
 //!
 //! Missing Python or kafka-python fails the test: `.ci/run` installs them,
 //! and a skipped interop test would hide a broken decoder.
@@ -63,8 +64,9 @@ fn expected_dump(segment: &Value) -> String {
     );
     for batch in segment["batches"].as_array().expect("batches") {
         out.push_str(&batch_line(batch));
+        let timestamp_type = str_of(&batch["timestamp_type"]);
         for record in batch["records"].as_array().expect("records") {
-            out.push_str(&record_line(record));
+            out.push_str(&record_line(record, timestamp_type));
         }
     }
     out
@@ -75,10 +77,14 @@ fn batch_line(b: &Value) -> String {
         s if s < 0 => -1,
         s => s + b["count"].as_i64().unwrap() - 1,
     };
+    let delete_horizon = match b["delete_horizon_ms"].as_i64() {
+        Some(ms) => format!("OptionalLong[{ms}]"),
+        None => "OptionalLong.empty".to_string(),
+    };
     format!(
         "baseOffset: {} lastOffset: {} count: {} baseSequence: {} lastSequence: {last_sequence} \
          producerId: {} producerEpoch: {} partitionLeaderEpoch: {} isTransactional: {} \
-         isControl: false deleteHorizonMs: OptionalLong.empty position: {} CreateTime: {} \
+         isControl: {} deleteHorizonMs: {delete_horizon} position: {} {}: {} \
          size: {} magic: 2 compresscodec: {} crc: {} isvalid: true\n",
         b["base_offset"],
         b["last_offset"],
@@ -88,7 +94,9 @@ fn batch_line(b: &Value) -> String {
         b["producer_epoch"],
         b["partition_leader_epoch"],
         b["is_transactional"],
+        b["is_control"],
         b["position"],
+        str_of(&b["timestamp_type"]),
         b["max_timestamp"],
         b["size"],
         str_of(&b["codec"]),
@@ -96,7 +104,7 @@ fn batch_line(b: &Value) -> String {
     )
 }
 
-fn record_line(r: &Value) -> String {
+fn record_line(r: &Value, timestamp_type: &str) -> String {
     let keys: Vec<&str> = r["header_keys"]
         .as_array()
         .unwrap()
@@ -104,14 +112,22 @@ fn record_line(r: &Value) -> String {
         .map(str_of)
         .collect();
     let mut line = format!(
-        "| offset: {} CreateTime: {} keySize: {} valueSize: {} sequence: {} headerKeys: [{}]",
+        "| offset: {} {timestamp_type}: {} keySize: {} valueSize: {} sequence: {} headerKeys: [{}]",
         r["offset"],
         r["timestamp"],
-        utf8_len(&r["key"]),
-        utf8_len(&r["value"]),
+        r["key_size"],
+        r["value_size"],
         r["sequence"],
         keys.join(","),
     );
+    if let Some(control) = r["control"].as_object() {
+        line.push_str(&format!(
+            " endTxnMarker: {} coordinatorEpoch: {}",
+            str_of(&control["type"]),
+            control["coordinator_epoch"]
+        ));
+        return line + "\n";
+    }
     if let Some(key) = r["key"].as_str() {
         line.push_str(&format!(" key: {key}"));
     }
@@ -119,11 +135,6 @@ fn record_line(r: &Value) -> String {
         line.push_str(&format!(" payload: {value}"));
     }
     line + "\n"
-}
-
-/// Byte length of a JSON string as UTF-8, or −1 for null.
-fn utf8_len(v: &Value) -> i64 {
-    v.as_str().map_or(-1, |s| s.len() as i64)
 }
 
 fn str_of(v: &Value) -> &str {
