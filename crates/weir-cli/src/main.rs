@@ -17,7 +17,7 @@ use std::process::ExitCode;
 
 /// Weir, a Kafka-compatible commit log.
 #[derive(Debug, Parser)]
-#[command(name = "weir", version, about)]
+#[command(name = "weir", version)]
 struct Cli {
     #[command(subcommand)]
     command: Commands,

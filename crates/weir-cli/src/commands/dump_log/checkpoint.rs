@@ -31,15 +31,14 @@ use weir_storage::checkpoint::{parse_epochs, parse_offsets, MetaProperties};
 const CHECKPOINT_VERSION: i32 = 0;
 
 /// List one checkpoint or `meta.properties` file.
-pub(super) fn dump(kind: TextKind, bytes: &[u8], out: &mut dyn Write) -> Result<Vec<String>> {
+pub(super) fn dump(kind: TextKind, bytes: &[u8], out: &mut dyn Write) -> Result<()> {
     let text =
         std::str::from_utf8(bytes).map_err(|_| anyhow!("not a text file (invalid UTF-8)"))?;
     match kind {
-        TextKind::OffsetCheckpoint => dump_offsets(text, out)?,
-        TextKind::EpochCheckpoint => dump_epochs(text, out)?,
-        TextKind::MetaProperties => dump_meta_properties(text, out)?,
+        TextKind::OffsetCheckpoint => dump_offsets(text, out),
+        TextKind::EpochCheckpoint => dump_epochs(text, out),
+        TextKind::MetaProperties => dump_meta_properties(text, out),
     }
-    Ok(Vec::new())
 }
 
 /// `topic partition offset` lines (`replication-offset-checkpoint`, ...).

@@ -129,15 +129,14 @@ fn check_file(path: &Path) -> Result<FileKind> {
 /// the suffix after the last dot).
 fn classify(path: &Path) -> Result<FileKind> {
     let name = file_name(path);
-    if OFFSET_CHECKPOINTS.contains(&name.as_str()) {
-        return Ok(FileKind::Text(TextKind::OffsetCheckpoint));
-    }
-    match name.as_str() {
-        checkpoint_names::LEADER_EPOCH_CHECKPOINT => {
-            return Ok(FileKind::Text(TextKind::EpochCheckpoint))
-        }
-        checkpoint_names::META_PROPERTIES => return Ok(FileKind::Text(TextKind::MetaProperties)),
-        _ => {}
+    let text = match name.as_str() {
+        n if OFFSET_CHECKPOINTS.contains(&n) => Some(TextKind::OffsetCheckpoint),
+        checkpoint_names::LEADER_EPOCH_CHECKPOINT => Some(TextKind::EpochCheckpoint),
+        checkpoint_names::META_PROPERTIES => Some(TextKind::MetaProperties),
+        _ => None,
+    };
+    if let Some(text) = text {
+        return Ok(FileKind::Text(text));
     }
     let kind: fn(i64) -> FileKind = match name.rsplit_once('.').map(|(_, suffix)| suffix) {
         Some("log") => FileKind::Log,
@@ -182,7 +181,8 @@ fn dump_file(path: &Path, kind: FileKind, opts: Options, out: &mut dyn Write) ->
         FileKind::OffsetIndex(base) => index::dump_offset_index(path, base, &bytes, out)?,
         FileKind::TimeIndex(base) => index::dump_time_index(path, base, &bytes, out)?,
         FileKind::Text(kind) => {
-            checkpoint::dump(kind, &bytes, out).with_context(|| format!("{}", path.display()))?
+            checkpoint::dump(kind, &bytes, out).with_context(|| format!("{}", path.display()))?;
+            Vec::new()
         }
     };
     if !findings.is_empty() {
