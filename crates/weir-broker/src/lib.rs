@@ -1,6 +1,25 @@
-//! The Weir broker node: network server, request handlers, replica fetchers.
+//! The Weir broker node: a Kafka-protocol server over `weir-storage`.
 //!
 //! # Layout
 //!
-//! Nothing yet; the single-broker issue adds the tokio server here, which
-//! applies `weir-core`'s actions to `weir-storage`.
+//! - [`config`]: `server.properties` (Kafka's keys) → [`config::BrokerConfig`].
+//! - [`server`]: the TCP listener, connection limit and shutdown signal;
+//!   [`connection`]: one client connection, frames in, responses out in
+//!   request order; [`frame`]: turns an untrusted frame into a decoded
+//!   request, with [`guard`] checking every declared length against the
+//!   frame before the `kafka-protocol` decoder sees it.
+//! - [`api`]: the supported API versions and one file per Kafka API.
+//! - [`log_manager`]: the log dirs, every partition's `Log`, checkpoints,
+//!   flush and retention.
+//! - [`metadata_store`]: the metadata records this node applies to its
+//!   `weir_core::metadata` image (a local file for a single broker; the
+//!   Raft log in a cluster).
+
+pub mod api;
+pub mod config;
+pub mod connection;
+pub mod frame;
+pub mod guard;
+pub mod log_manager;
+pub mod metadata_store;
+pub mod server;

@@ -1,0 +1,61 @@
+//! The Kafka APIs Weir serves: which versions, and one handler file each.
+
+use kafka_protocol::messages::ApiKey;
+
+/// API keys and the version ranges Weir accepts, inclusive. Only these
+/// reach the `kafka-protocol` decoder (after [`crate::guard`] has checked
+/// them); anything else is answered UNSUPPORTED_VERSION or, for an unknown
+/// key, the connection is closed, as Kafka does.
+///
+/// The floors are Kafka 4.0's (KIP-896 removed older versions), which is
+/// also where `kafka-protocol` 0.18's codecs start.
+pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 3, 11),
+    (ApiKey::Fetch, 4, 16),
+    (ApiKey::ListOffsets, 1, 8),
+    (ApiKey::Metadata, 0, 12),
+    (ApiKey::OffsetCommit, 2, 9),
+    (ApiKey::OffsetFetch, 1, 9),
+    (ApiKey::FindCoordinator, 0, 5),
+    (ApiKey::JoinGroup, 0, 9),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 5),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::DescribeGroups, 0, 5),
+    (ApiKey::ListGroups, 0, 5),
+    (ApiKey::ApiVersions, 0, 4),
+    (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::InitProducerId, 0, 5),
+    (ApiKey::OffsetForLeaderEpoch, 2, 4),
+    (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::IncrementalAlterConfigs, 0, 1),
+    (ApiKey::DescribeCluster, 0, 1),
+];
+
+/// The accepted version range of `key`, if Weir serves it.
+pub fn supported_versions(key: ApiKey) -> Option<(i16, i16)> {
+    SUPPORTED_APIS
+        .iter()
+        .find(|(k, _, _)| *k == key)
+        .map(|&(_, min, max)| (min, max))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_supported_range_is_inside_the_codecs_range() {
+        for &(key, min, max) in SUPPORTED_APIS {
+            let codec = key.valid_versions();
+            assert!(
+                codec.min <= min && max <= codec.max && min <= max,
+                "{key:?} {min}..={max} vs codec {}..={}",
+                codec.min,
+                codec.max
+            );
+        }
+    }
+}
