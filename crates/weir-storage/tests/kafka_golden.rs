@@ -39,7 +39,12 @@ fn assert_same_segments(ours: &Path, kafkas: &Path) {
             .into_iter()
             .zip(segment_files(kafkas, base))
         {
-            assert!(mine == theirs, "{name} differs from Kafka's ({} vs {} bytes)", mine.len(), theirs.len());
+            assert!(
+                mine == theirs,
+                "{name} differs from Kafka's ({} vs {} bytes)",
+                mine.len(),
+                theirs.len()
+            );
         }
     }
 }
@@ -49,7 +54,8 @@ fn golden_batches() -> Vec<Vec<u8>> {
     GOLDEN_BASES
         .iter()
         .flat_map(|base| {
-            let bytes = std::fs::read(golden_dir().join(format!("{base:020}.log"))).expect("golden log");
+            let bytes =
+                std::fs::read(golden_dir().join(format!("{base:020}.log"))).expect("golden log");
             split(&bytes).into_iter().map(|(_, b)| b)
         })
         .collect()
@@ -65,7 +71,8 @@ fn follower_replay_of_golden_batches_is_byte_identical() {
     let mut log = Log::open(RealFs::shared(), &dir, golden_config(), Offset(0), 0).unwrap();
     for batch in golden_batches() {
         let (header, _) = split(&batch)[0];
-        log.append_as_follower(&batch, header.max_timestamp).unwrap();
+        log.append_as_follower(&batch, header.max_timestamp)
+            .unwrap();
     }
     assert_eq!(log.log_end_offset(), Offset(GOLDEN_END));
     let bases: Vec<i64> = log.segment_base_offsets().iter().map(|o| o.0).collect();
@@ -86,20 +93,48 @@ fn opens_golden_dir_and_reads_every_offset() {
     let dir = tmp.path().join("golden-0");
     std::fs::create_dir(&dir).unwrap();
     copy_dir(&golden_dir(), &dir);
-    let log = Log::open(RealFs::shared(), &dir, golden_config(), Offset(GOLDEN_END), 0).unwrap();
-    assert_eq!((log.log_start_offset(), log.log_end_offset()), (Offset(0), Offset(GOLDEN_END)));
-    assert_eq!(log.leader_epoch_cache().latest_epoch(), Some(LeaderEpoch(0)));
+    let log = Log::open(
+        RealFs::shared(),
+        &dir,
+        golden_config(),
+        Offset(GOLDEN_END),
+        0,
+    )
+    .unwrap();
+    assert_eq!(
+        (log.log_start_offset(), log.log_end_offset()),
+        (Offset(0), Offset(GOLDEN_END))
+    );
+    assert_eq!(
+        log.leader_epoch_cache().latest_epoch(),
+        Some(LeaderEpoch(0))
+    );
     for offset in 0..GOLDEN_END {
         let data = log.read(Offset(offset), 1).unwrap();
         let batches = split(&data);
-        assert_eq!(batches.len(), 1, "offset {offset}: one batch when max_bytes is 1");
+        assert_eq!(
+            batches.len(),
+            1,
+            "offset {offset}: one batch when max_bytes is 1"
+        );
         let (header, bytes) = &batches[0];
-        assert!(header.base_offset <= offset && offset <= header.last_offset(), "offset {offset} not in {header:?}");
+        assert!(
+            header.base_offset <= offset && offset <= header.last_offset(),
+            "offset {offset} not in {header:?}"
+        );
         let (_, recs) = decode_batch(bytes).unwrap();
-        let rec = recs.iter().find(|r| r.offset == offset).expect("record at offset");
+        let rec = recs
+            .iter()
+            .find(|r| r.offset == offset)
+            .expect("record at offset");
         if !header.is_control() && offset < 1250 {
             let key = rec.key.as_ref().expect("key");
-            assert!(std::str::from_utf8(key).unwrap().ends_with(&format!("k{}", key_index(offset))), "offset {offset}: key {key:?}");
+            assert!(
+                std::str::from_utf8(key)
+                    .unwrap()
+                    .ends_with(&format!("k{}", key_index(offset))),
+                "offset {offset}: key {key:?}"
+            );
         }
     }
     assert!(log.read(Offset(GOLDEN_END), 1 << 20).unwrap().is_empty());
@@ -155,7 +190,10 @@ fn appended_batches_decode_with_kafka_protocol() {
         let recs = records(20 + i, 1_700_000_000_000 + 100 * i as i64, 50 + i);
         let mut bytes = encode(&recs, codec);
         let info = log.append(&mut bytes, LeaderEpoch(3), 0).unwrap();
-        assert_eq!(info.last_offset.0 - info.first_offset.0 + 1, recs.len() as i64);
+        assert_eq!(
+            info.last_offset.0 - info.first_offset.0 + 1,
+            recs.len() as i64
+        );
         sent.push((info.first_offset, codec, recs));
     }
     log.close().unwrap();
@@ -167,13 +205,19 @@ fn appended_batches_decode_with_kafka_protocol() {
     for ((header, bytes), (first, codec, recs)) in batches.iter().zip(&sent) {
         assert_eq!(header.base_offset, first.0);
         assert_eq!(header.partition_leader_epoch, 3);
-        assert_eq!(header.compression().map(|c| c.name()), Some(codec_name(*codec)));
+        assert_eq!(
+            header.compression().map(|c| c.name()),
+            Some(codec_name(*codec))
+        );
         let (_, decoded) = decode_batch(bytes).unwrap();
         assert_eq!(decoded.len(), recs.len());
         for (d, r) in decoded.iter().zip(recs) {
             assert_eq!(d.offset, first.0 + r.offset);
             assert_eq!(d.partition_leader_epoch, 3);
-            assert_eq!((&d.key, &d.value, &d.headers), (&r.key, &r.value, &r.headers));
+            assert_eq!(
+                (&d.key, &d.value, &d.headers),
+                (&r.key, &r.value, &r.headers)
+            );
             assert_eq!(d.timestamp, r.timestamp);
         }
     }

@@ -47,7 +47,11 @@ fn write_sample(b: &Backend) -> Written {
     }
     let bases = log.segment_base_offsets().iter().map(|o| o.0).collect();
     let end = log.close().unwrap();
-    Written { batches, bases, end }
+    Written {
+        batches,
+        bases,
+        end,
+    }
 }
 
 /// All files of a directory by name.
@@ -78,7 +82,9 @@ fn reference_files(batches: &[Vec<u8>]) -> BTreeMap<String, Vec<u8>> {
 /// close, and compare every file with the reference log's.
 fn assert_recovers_to(b: &Backend, recovery_point: Offset, expected: &[Vec<u8>]) {
     let log = Log::open(b.fs(), &b.dir(), config(), recovery_point, 0).unwrap();
-    let end: i64 = expected.last().map_or(0, |last| split(last)[0].0.last_offset() + 1);
+    let end: i64 = expected
+        .last()
+        .map_or(0, |last| split(last)[0].0.last_offset() + 1);
     assert_eq!(log.log_end_offset(), Offset(end));
     let mut offset = 0;
     for want in expected {
@@ -91,8 +97,13 @@ fn assert_recovers_to(b: &Backend, recovery_point: Offset, expected: &[Vec<u8>])
     // Recovery keeps a segment whose first batch was bad as an empty
     // active segment (as Kafka does); a fresh log has no such file.
     let empty_tail = format!("{end:020}.");
-    got.retain(|name, bytes| want.contains_key(name) || !(name.starts_with(&empty_tail) && bytes.is_empty()));
-    assert_eq!(got.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>());
+    got.retain(|name, bytes| {
+        want.contains_key(name) || !(name.starts_with(&empty_tail) && bytes.is_empty())
+    });
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>()
+    );
     for (name, bytes) in &want {
         assert!(&got[name] == bytes, "{name} differs from the reference");
     }
@@ -145,7 +156,10 @@ fn torn_last_batch_is_cut() {
         let kept = &w.batches[..w.batches.len() - 1];
         assert_recovers_to(&b, w.end, kept);
         let log = Log::open(b.fs(), &b.dir(), config(), Offset(0), 0).unwrap();
-        assert_eq!(log.leader_epoch_cache().latest_epoch(), Some(LeaderEpoch(3)));
+        assert_eq!(
+            log.leader_epoch_cache().latest_epoch(),
+            Some(LeaderEpoch(3))
+        );
     }
 }
 
@@ -153,13 +167,20 @@ fn torn_last_batch_is_cut() {
 fn torn_batch_that_started_an_epoch_removes_the_epoch() {
     let b = Backend::mem();
     let mut log = Log::open(b.fs(), &b.dir(), config(), Offset(0), 0).unwrap();
-    log.append(&mut batch(3, 10, 10), LeaderEpoch(1), 0).unwrap();
-    log.append(&mut batch(3, 20, 10), LeaderEpoch(2), 0).unwrap();
+    log.append(&mut batch(3, 10, 10), LeaderEpoch(1), 0)
+        .unwrap();
+    log.append(&mut batch(3, 20, 10), LeaderEpoch(2), 0)
+        .unwrap();
     log.close().unwrap();
-    rewrite(&b, &seg_path(&b, 0, "log"), |bytes| bytes.truncate(bytes.len() - 1));
+    rewrite(&b, &seg_path(&b, 0, "log"), |bytes| {
+        bytes.truncate(bytes.len() - 1)
+    });
     let log = Log::open(b.fs(), &b.dir(), config(), Offset(6), 0).unwrap();
     assert_eq!(log.log_end_offset(), Offset(3));
-    assert_eq!(log.leader_epoch_cache().latest_epoch(), Some(LeaderEpoch(1)));
+    assert_eq!(
+        log.leader_epoch_cache().latest_epoch(),
+        Some(LeaderEpoch(1))
+    );
 }
 
 #[test]
@@ -215,7 +236,10 @@ fn index_cut_to_whole_entries_still_reads_everything() {
     let b = Backend::mem();
     let w = write_sample(&b);
     let path = seg_path(&b, w.bases[1], "index");
-    assert!(b.read(&path).len() >= 16, "want a segment with 2+ index entries");
+    assert!(
+        b.read(&path).len() >= 16,
+        "want a segment with 2+ index entries"
+    );
     rewrite(&b, &path, |bytes| bytes.truncate(8));
     let log = Log::open(b.fs(), &b.dir(), config(), w.end, 0).unwrap();
     let mut offset = 0;
@@ -229,8 +253,12 @@ fn index_cut_to_whole_entries_still_reads_everything() {
 fn missing_indexes_are_rebuilt() {
     for b in backends() {
         let w = write_sample(&b);
-        b.fs().remove_file(&seg_path(&b, w.bases[0], "index")).unwrap();
-        b.fs().remove_file(&seg_path(&b, w.bases[2], "timeindex")).unwrap();
+        b.fs()
+            .remove_file(&seg_path(&b, w.bases[0], "index"))
+            .unwrap();
+        b.fs()
+            .remove_file(&seg_path(&b, w.bases[2], "timeindex"))
+            .unwrap();
         b.fs().sync_dir(&b.dir()).unwrap();
         assert_recovers_to(&b, w.end, &w.batches);
     }
@@ -284,7 +312,10 @@ fn malformed_epoch_checkpoint_is_rebuilt_from_the_log() {
     let good = b.read(&path);
     rewrite(&b, &path, |bytes| *bytes = b"0\n7\nnonsense".to_vec());
     let log = Log::open(b.fs(), &b.dir(), config(), w.end, 0).unwrap();
-    assert_eq!(log.leader_epoch_cache().latest_epoch(), Some(LeaderEpoch(3)));
+    assert_eq!(
+        log.leader_epoch_cache().latest_epoch(),
+        Some(LeaderEpoch(3))
+    );
     log.close().unwrap();
     assert_eq!(b.read(&path), good);
 }
