@@ -176,6 +176,10 @@ pub struct Log {
     epochs: LeaderEpochCache,
     /// When `maybe_flush` last flushed (or the log was opened).
     last_flush_ms: i64,
+    /// The latest `now_ms` any call passed in: the time for operations
+    /// whose Kafka signature has no clock (creating a segment on full
+    /// truncation).
+    clock_ms: i64,
     /// Segment files were created since the directory was last fsynced.
     dir_dirty: bool,
     /// A storage failure happened; writes are refused until reopened.
@@ -247,6 +251,11 @@ impl Log {
         }
     }
 
+    /// Remember the latest clock reading.
+    fn observe_clock(&mut self, now_ms: i64) {
+        self.clock_ms = self.clock_ms.max(now_ms);
+    }
+
     /// Refuse to write after a storage failure.
     fn check_writable(&self) -> Result<(), LogError> {
         if self.failed {
@@ -279,6 +288,7 @@ impl Log {
         now_ms: i64,
     ) -> Result<AppendInfo, LogError> {
         self.check_writable()?;
+        self.observe_clock(now_ms);
         let headers = parse_batches(batches, self.config.segment_bytes)?;
         check_producer_batches(&headers, self.config.max_message_bytes)?;
         let summaries = assign_offsets(batches, &headers, self.log_end_offset(), leader_epoch)?;
@@ -301,6 +311,7 @@ impl Log {
         now_ms: i64,
     ) -> Result<AppendInfo, LogError> {
         self.check_writable()?;
+        self.observe_clock(now_ms);
         let headers = parse_batches(batches, self.config.segment_bytes)?;
         let summaries = check_contiguous(&headers, self.log_end_offset())?;
         let epochs: Vec<_> = headers
@@ -383,6 +394,7 @@ impl Log {
     /// one is empty (Kafka would delete and recreate it; nothing changes).
     pub fn roll(&mut self, now_ms: i64) -> Result<(), LogError> {
         self.check_writable()?;
+        self.observe_clock(now_ms);
         if self.active().is_empty() {
             return Ok(());
         }
@@ -505,6 +517,7 @@ impl Log {
     /// (checked in `UnifiedLog.append`), or `flush.ms` since the last flush
     /// (the `LogManager` flusher). Returns whether it flushed.
     pub fn maybe_flush(&mut self, now_ms: i64) -> Result<bool, LogError> {
+        self.observe_clock(now_ms);
         let unflushed = u64::try_from(self.unflushed_messages()).unwrap_or(0);
         let by_count = self
             .config

@@ -277,10 +277,7 @@ impl Segment {
             return Ok(false);
         }
         let last_time = times.last().copied();
-        let walk_from = match last_time {
-            Some(t) => lookup_in(&offsets, t.offset).map_or(0, |e| e.position),
-            None => 0,
-        };
+        let walk_from = offsets.last().map_or(0, |e| e.position);
         let Some(tail) = self.walk_tail(u64::from(walk_from), offsets.last())? else {
             return Ok(false);
         };
@@ -288,6 +285,8 @@ impl Segment {
             return Ok(false);
         }
         self.next_offset = tail.next_offset;
+        // Exact for a sealed segment (its last time entry is the maximum);
+        // the active one is completed by `load_largest_timestamp`.
         self.max_timestamp_so_far = match (last_time, tail.max_timestamp) {
             (Some(t), Some(m)) if m.timestamp <= t.timestamp => t,
             (_, Some(m)) => m,
@@ -296,6 +295,14 @@ impl Segment {
         };
         self.first_batch_timestamp = self.read_first_batch_timestamp()?;
         Ok(true)
+    }
+
+    /// Kafka's lazy `readLargestTimestamp` for a reopened active segment,
+    /// whose time index may lack its final entry: walk the batches after
+    /// the last time-index entry.
+    pub fn load_largest_timestamp(&mut self) -> Result<(), LogError> {
+        self.max_timestamp_so_far = self.read_largest_timestamp()?;
+        Ok(())
     }
 
     /// Walk batch headers from `from` to the end of the `.log`. `None` when

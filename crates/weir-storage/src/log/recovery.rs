@@ -49,8 +49,9 @@ impl Log {
             rebuild_epochs,
         };
         let mut segments = loader.load(&bases, &mut epochs)?;
-        if segments.is_empty() {
-            segments.push(Segment::create(fs.clone(), dir, Offset(0), limits, now_ms)?);
+        match segments.last_mut() {
+            Some(active) => active.load_largest_timestamp()?,
+            None => segments.push(Segment::create(fs.clone(), dir, Offset(0), limits, now_ms)?),
         }
         let log_start = segments[0].base_offset();
         let log_end = segments[segments.len() - 1].next_offset();
@@ -66,6 +67,7 @@ impl Log {
             recovery_point: recovery_point.max(log_start).min(log_end),
             epochs,
             last_flush_ms: now_ms,
+            clock_ms: now_ms,
             dir_dirty: false,
             failed: false,
         })

@@ -68,7 +68,7 @@ impl Log {
     /// Old segments go first, then the empty one is created: a crash in
     /// between leaves an empty directory (log from 0), never a gap.
     fn replace_all_segments(&mut self, offset: Offset) -> Result<(), LogError> {
-        let now_ms = self.last_flush_ms;
+        let now_ms = self.clock_ms;
         for segment in self.segments.drain(..) {
             segment.delete()?;
         }
@@ -132,6 +132,7 @@ impl Log {
         upper_bound: Offset,
     ) -> Result<usize, LogError> {
         self.check_writable()?;
+        self.observe_clock(now_ms);
         let by_time = self.count_deletable(upper_bound, self.retention_ms_breached(now_ms));
         let result = self.delete_oldest(by_time);
         let mut deleted = self.note(result)?;
