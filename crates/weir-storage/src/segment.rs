@@ -946,12 +946,6 @@ fn times_sane(entries: &[TimeEntry], base: Offset) -> bool {
     in_range && increasing
 }
 
-/// The last entry with offset <= `offset` in decoded entries.
-fn lookup_in(entries: &[OffsetEntry], offset: i64) -> Option<OffsetEntry> {
-    let n = entries.partition_point(|e| e.offset <= offset);
-    n.checked_sub(1).map(|i| entries[i])
-}
-
 fn open_file(
     fs: &Fs,
     path: &Path,
