@@ -66,37 +66,44 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(total));
     group.sample_size(10);
 
-    group.bench_function("append_16KiB_batches", |b| {
-        b.iter_batched(
-            || (tempfile::tempdir().expect("tempdir"), batch.clone()),
-            |(dir, template)| {
-                let mut log = open_log(dir.path());
-                let mut scratch = template.clone();
-                for _ in 0..BATCHES {
-                    scratch.copy_from_slice(&template);
-                    log.append(&mut scratch, LeaderEpoch(0), 0).expect("append");
-                }
-                log.close().expect("close");
-                dir
-            },
-            BatchSize::PerIteration,
-        )
-    });
-
-    group.bench_function("raw_write_same_bytes", |b| {
-        b.iter_batched(
-            || tempfile::tempdir().expect("tempdir"),
-            |dir| {
-                let mut f = std::fs::File::create(dir.path().join("raw.log")).expect("create");
-                for _ in 0..BATCHES {
-                    f.write_all(&batch).expect("write");
-                }
-                drop(f);
-                dir
-            },
-            BatchSize::PerIteration,
-        )
-    });
+    for flush in [false, true] {
+        let suffix = if flush { "_then_fsync" } else { "" };
+        group.bench_function(format!("append_16KiB_batches{suffix}"), |b| {
+            b.iter_batched(
+                || tempfile::tempdir().expect("tempdir"),
+                |dir| {
+                    let mut log = open_log(dir.path());
+                    let mut scratch = batch.clone();
+                    for _ in 0..BATCHES {
+                        scratch.copy_from_slice(&batch);
+                        log.append(&mut scratch, LeaderEpoch(0), 0).expect("append");
+                    }
+                    if flush {
+                        log.flush().expect("flush");
+                    }
+                    // Dropped (and the directory removed) outside the timing.
+                    (log, dir)
+                },
+                BatchSize::PerIteration,
+            )
+        });
+        group.bench_function(format!("raw_write_same_bytes{suffix}"), |b| {
+            b.iter_batched(
+                || tempfile::tempdir().expect("tempdir"),
+                |dir| {
+                    let mut f = std::fs::File::create(dir.path().join("raw.log")).expect("create");
+                    for _ in 0..BATCHES {
+                        f.write_all(&batch).expect("write");
+                    }
+                    if flush {
+                        f.sync_data().expect("fsync");
+                    }
+                    (f, dir)
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
 
     let dir = tempfile::tempdir().expect("tempdir");
     {
