@@ -167,50 +167,25 @@ impl Segment {
         limits: SegmentLimits,
         now_ms: i64,
     ) -> Result<Segment, LogError> {
-        let log = open_file(
-            &fs,
-            &segment_file_path(dir, base_offset, LOG_SUFFIX),
-            true,
-            true,
-        )?;
-        let offset_index = OffsetIndex::new(
+        let create = |suffix| {
             open_file(
                 &fs,
-                &segment_file_path(dir, base_offset, INDEX_SUFFIX),
+                &segment_file_path(dir, base_offset, suffix),
                 true,
                 true,
-            )?,
-            segment_file_path(dir, base_offset, INDEX_SUFFIX),
-            base_offset,
-            limits.max_index_bytes,
-        );
-        let time_index = TimeIndex::new(
-            open_file(
-                &fs,
-                &segment_file_path(dir, base_offset, TIME_INDEX_SUFFIX),
-                true,
-                true,
-            )?,
-            segment_file_path(dir, base_offset, TIME_INDEX_SUFFIX),
-            base_offset,
-            limits.max_index_bytes,
-        );
-        Ok(Segment {
-            fs,
-            dir: dir.to_path_buf(),
-            base_offset,
-            limits,
+            )
+        };
+        let log = create(LOG_SUFFIX)?;
+        let offset_index = OffsetIndex::new(create(INDEX_SUFFIX)?, dir, base_offset, limits);
+        let time_index = TimeIndex::new(create(TIME_INDEX_SUFFIX)?, dir, base_offset, limits);
+        let files = SegmentFiles {
             log,
             offset_index,
             time_index,
-            size: 0,
-            next_offset: base_offset,
-            max_timestamp_so_far: no_timestamp(base_offset),
-            first_batch_timestamp: None,
-            created_ms: now_ms,
-            bytes_since_last_index_entry: 0,
-            dirty: true,
-        })
+        };
+        let mut segment = Segment::assemble(fs, dir, base_offset, limits, now_ms, files);
+        segment.dirty = true;
+        Ok(segment)
     }
 
     /// Open an existing segment. Returns the segment and whether it must be
@@ -226,36 +201,50 @@ impl Segment {
         limits: SegmentLimits,
         now_ms: i64,
     ) -> Result<(Segment, bool), LogError> {
-        let log = open_file(
-            &fs,
-            &segment_file_path(dir, base_offset, LOG_SUFFIX),
-            false,
-            false,
-        )?;
-        let size = log.len().map_err(|e| io_error(dir, e))?;
+        let log_path = segment_file_path(dir, base_offset, LOG_SUFFIX);
+        let log = open_file(&fs, &log_path, false, false)?;
+        let size = log.len().map_err(|e| io_error(&log_path, e))?;
         let (offset_index, offset_bytes) = OffsetIndex::open(&fs, dir, base_offset, limits)?;
         let (time_index, time_bytes) = TimeIndex::open(&fs, dir, base_offset, limits)?;
-        let mut segment = Segment {
+        let files = SegmentFiles {
+            log,
+            offset_index,
+            time_index,
+        };
+        let mut segment = Segment::assemble(fs, dir, base_offset, limits, now_ms, files);
+        segment.size = size;
+        let sane = match (offset_bytes, time_bytes) {
+            (Some(o), Some(t)) => segment.load_state(&o, &t)?,
+            _ => false,
+        };
+        Ok((segment, !sane))
+    }
+
+    /// An empty, clean segment over opened files.
+    fn assemble(
+        fs: Fs,
+        dir: &Path,
+        base_offset: Offset,
+        limits: SegmentLimits,
+        now_ms: i64,
+        files: SegmentFiles,
+    ) -> Segment {
+        Segment {
             fs,
             dir: dir.to_path_buf(),
             base_offset,
             limits,
-            log,
-            offset_index,
-            time_index,
-            size,
+            log: files.log,
+            offset_index: files.offset_index,
+            time_index: files.time_index,
+            size: 0,
             next_offset: base_offset,
             max_timestamp_so_far: no_timestamp(base_offset),
             first_batch_timestamp: None,
             created_ms: now_ms,
             bytes_since_last_index_entry: 0,
             dirty: false,
-        };
-        let sane = match (offset_bytes, time_bytes) {
-            (Some(o), Some(t)) => segment.load_state(&o, &t)?,
-            _ => false,
-        };
-        Ok((segment, !sane))
+        }
     }
 
     /// Check the indexes read at open against the `.log` and derive the
@@ -817,6 +806,14 @@ impl Segment {
     }
 }
 
+/// The three open files of a segment.
+#[derive(Debug)]
+struct SegmentFiles {
+    log: Box<dyn File>,
+    offset_index: OffsetIndex,
+    time_index: TimeIndex,
+}
+
 /// Inputs to [`Segment::should_roll`] (Kafka's `RollParams`).
 #[derive(Debug, Clone, Copy)]
 pub struct RollCheck {
@@ -1034,13 +1031,18 @@ struct OffsetIndex {
 }
 
 impl OffsetIndex {
-    fn new(file: Box<dyn File>, path: PathBuf, base_offset: Offset, max_bytes: u32) -> OffsetIndex {
+    fn new(
+        file: Box<dyn File>,
+        dir: &Path,
+        base_offset: Offset,
+        limits: SegmentLimits,
+    ) -> OffsetIndex {
         OffsetIndex {
             file,
-            path,
+            path: segment_file_path(dir, base_offset, INDEX_SUFFIX),
             base_offset,
             entries: 0,
-            max_entries: u64::from(max_bytes) / OFFSET_ENTRY_SIZE as u64,
+            max_entries: u64::from(limits.max_index_bytes) / OFFSET_ENTRY_SIZE as u64,
             last: None,
         }
     }
@@ -1055,7 +1057,7 @@ impl OffsetIndex {
     ) -> Result<(OffsetIndex, Option<Vec<u8>>), LogError> {
         let path = segment_file_path(dir, base, INDEX_SUFFIX);
         let (file, bytes) = open_index_file(fs, &path)?;
-        let mut index = OffsetIndex::new(file, path, base, limits.max_index_bytes);
+        let mut index = OffsetIndex::new(file, dir, base, limits);
         if let Some(b) = &bytes {
             index.entries = (b.len() / OFFSET_ENTRY_SIZE) as u64;
             index.last = decode_offset_entries(base.0, b).last().copied();
@@ -1162,13 +1164,18 @@ struct TimeIndex {
 }
 
 impl TimeIndex {
-    fn new(file: Box<dyn File>, path: PathBuf, base_offset: Offset, max_bytes: u32) -> TimeIndex {
+    fn new(
+        file: Box<dyn File>,
+        dir: &Path,
+        base_offset: Offset,
+        limits: SegmentLimits,
+    ) -> TimeIndex {
         TimeIndex {
             file,
-            path,
+            path: segment_file_path(dir, base_offset, TIME_INDEX_SUFFIX),
             base_offset,
             entries: 0,
-            max_entries: u64::from(max_bytes) / TIME_ENTRY_SIZE as u64,
+            max_entries: u64::from(limits.max_index_bytes) / TIME_ENTRY_SIZE as u64,
             last: None,
         }
     }
@@ -1181,7 +1188,7 @@ impl TimeIndex {
     ) -> Result<(TimeIndex, Option<Vec<u8>>), LogError> {
         let path = segment_file_path(dir, base, TIME_INDEX_SUFFIX);
         let (file, bytes) = open_index_file(fs, &path)?;
-        let mut index = TimeIndex::new(file, path, base, limits.max_index_bytes);
+        let mut index = TimeIndex::new(file, dir, base, limits);
         if let Some(b) = &bytes {
             index.entries = (b.len() / TIME_ENTRY_SIZE) as u64;
             index.last = decode_time_entries(base.0, b).last().copied();
