@@ -58,13 +58,15 @@ pub fn segment_file_path(dir: &Path, base_offset: Offset, suffix: &str) -> PathB
 
 /// Split a file name such as `00000000000000000175.index` into its base
 /// offset and suffix; `None` for names that are not segment files.
+/// Base offsets so large that an index entry (base + u32) would overflow
+/// `i64` are not segment names Weir accepts.
 pub fn parse_segment_file_name(name: &str) -> Option<(Offset, &str)> {
     let (stem, suffix) = name.split_once('.')?;
     if stem.len() != 20 || !stem.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     let base: i64 = stem.parse().ok()?;
-    Some((Offset(base), suffix))
+    (base <= i64::MAX - i64::from(u32::MAX)).then_some((Offset(base), suffix))
 }
 
 /// The batch of a validated append, as the segment needs it.
@@ -347,7 +349,7 @@ impl Segment {
         let mut reader = ChunkReader::new(self.log.as_ref(), self.size, SCAN_CHUNK_BYTES);
         let (mut starts, mut latest) = (Vec::new(), -1);
         let mut pos = 0;
-        while pos < self.size {
+        while pos + HEADER_SIZE as u64 <= self.size {
             let head = reader
                 .bytes_at(pos, HEADER_SIZE)
                 .map_err(|e| io_error(&self.dir, e))?;
@@ -557,6 +559,7 @@ impl Segment {
     /// gives a position at or before it, then batch headers are walked.
     /// `None` when `offset` is at or past the end of the segment.
     fn locate(&self, offset: Offset) -> Result<Option<(u64, BatchSummary)>, LogError> {
+        let offset = offset.max(self.base_offset);
         if offset >= self.next_offset {
             return Ok(None);
         }
@@ -1306,6 +1309,7 @@ mod tests {
         assert_eq!(parse_segment_file_name("leader-epoch-checkpoint"), None);
         assert_eq!(parse_segment_file_name("0000000000000000017x.log"), None);
         assert_eq!(parse_segment_file_name("99999999999999999999.log"), None);
+        assert_eq!(parse_segment_file_name("09223372036854775807.log"), None);
     }
 
     #[test]

@@ -304,6 +304,20 @@ fn stray_and_gapped_files_are_cleaned_up() {
     assert!(!fs.exists(&orphan) && !fs.exists(&gap));
 }
 
+/// Segment-like names whose offsets would overflow are not segments.
+#[test]
+fn absurd_base_offsets_are_ignored() {
+    let b = Backend::mem();
+    let w = write_sample(&b);
+    let fs = b.fs();
+    for suffix in ["log", "index", "timeindex"] {
+        let path = b.dir().join(format!("09223372036854775807.{suffix}"));
+        fs.open(&path, true).unwrap().append(&[0xff; 24]).unwrap();
+    }
+    let log = Log::open(fs, &b.dir(), config(), w.end, 0).unwrap();
+    assert_eq!(log.log_end_offset(), w.end);
+}
+
 #[test]
 fn malformed_epoch_checkpoint_is_rebuilt_from_the_log() {
     let b = Backend::mem();
