@@ -1,8 +1,27 @@
 //! Weir's pure state machines (no I/O, no clocks, no tasks).
 //!
+//! Time arrives as `now_ms` and randomness as a parameter, so every
+//! decision replays exactly from its inputs (DESIGN.md section 7).
+//!
 //! # Layout
 //!
-//! Nothing yet. The cluster and replication issues add `partition`
-//! (leader/follower, ISR, high watermark, ELR, epoch truncation), `metadata`
-//! (cluster image, assignment, elections) and `group` here, each shaped as
-//! `step(event, now_ms) -> Vec<Action>` (see DESIGN.md section 2).
+//! - [`metadata`]: cluster metadata as KRaft keeps it. `MetadataRecord`s
+//!   (broker registration and fencing, topics, partitions, configs,
+//!   producer id blocks), the `MetadataImage` they build (serializable as
+//!   a snapshot), and the controller's planning: topic naming rules,
+//!   topic config validation, replica assignment, CreateTopics /
+//!   CreatePartitions / DeleteTopics / IncrementalAlterConfigs /
+//!   producer id blocks, and leader election on fencing.
+//! - [`producer_state`]: idempotent-producer deduplication per partition
+//!   (Kafka's `ProducerStateManager`): duplicates, sequence and epoch
+//!   checks, rebuild from the log, expiry.
+//!
+//! - `group`: consumer groups (the classic group protocol and committed
+//!   offsets), documented in the module itself.
+//!
+//! The replication issue adds `partition` (leader/follower, ISR, high
+//! watermark, ELR, epoch truncation), shaped as
+//! `step(event, now_ms) -> Vec<Action>` (DESIGN.md section 2).
+
+pub mod metadata;
+pub mod producer_state;

@@ -1,0 +1,51 @@
+//! Cluster metadata as Kafka's KRaft keeps it: the records of the metadata
+//! log, the image that replaying them builds, and the controller's pure
+//! planning, which turns a request into the records to commit (or a
+//! Kafka error).
+//!
+//! The broker's handlers (CreateTopics, DeleteTopics, CreatePartitions,
+//! IncrementalAlterConfigs, InitProducerId) and the Raft controller only
+//! commit what a `plan_*` function returns and then [`MetadataImage::apply`]
+//! each committed record, on every node, in log order. Planning reads the
+//! image and takes randomness (`start_index`, `topic_id`) from the caller,
+//! so the same inputs always give the same records.
+//!
+//! - `records`: [`MetadataRecord`] and its parts.
+//! - `image`: [`MetadataImage`] and [`MetadataImage::apply`].
+//! - `topic_name`: Kafka's topic naming rules.
+//! - [`topic_config`]: the topic-level keys, defaults and validators.
+//! - `placement`: replica assignment ([`assign_replicas`]).
+//! - `plan_topics`, `plan_configs`, `plan_producer_ids`: request planning.
+//! - `election`: leader election on fencing and unfencing.
+
+mod election;
+mod image;
+mod placement;
+mod plan_configs;
+mod plan_error;
+mod plan_producer_ids;
+mod plan_topics;
+mod records;
+pub mod topic_config;
+mod topic_name;
+
+#[cfg(test)]
+mod tests;
+
+pub use election::{plan_broker_fenced, plan_broker_unfenced};
+pub use image::{
+    BrokerRegistration, MetadataError, MetadataImage, PartitionChangeFields, PartitionRegistration,
+    TopicImage,
+};
+pub use placement::{assign_replicas, rack_alternated_brokers, PlacementBroker};
+pub use plan_configs::{plan_alter_configs, AlterConfigOp, AlterConfigOpType};
+pub use plan_error::PlanError;
+pub use plan_producer_ids::{plan_producer_id_block, ProducerIdBlock, PRODUCER_ID_BLOCK_SIZE};
+pub use plan_topics::{
+    plan_create_partitions, plan_create_topic, plan_delete_topic, plan_delete_topic_by_id,
+    NewTopic, ReplicaAssignment, TopicDefaults, MAX_RECORDS_PER_USER_OP,
+};
+pub use records::{ConfigResource, Endpoint, MetadataRecord, NO_LEADER};
+pub use topic_name::{
+    topic_names_collide, validate_topic_name, CLUSTER_METADATA_TOPIC_NAME, MAX_TOPIC_NAME_LENGTH,
+};
