@@ -567,12 +567,15 @@ impl Segment {
             .offset_index
             .lookup(offset)?
             .map_or(0, |e| u64::from(e.position));
-        if let Some(found) = self.walk_to(hint, offset)? {
+        if let Some(found) = self.walk_to(hint, offset, true)? {
             return Ok(Some(found));
         }
         // The index pointed somewhere that is not a batch boundary before
-        // `offset`: distrust it and walk from the start.
-        match self.walk_to(0, offset)? {
+        // `offset`: distrust it and walk from the start. From there, as
+        // Kafka's `translateOffset`, the answer is the first batch ending at
+        // or after `offset`, even one starting after it (a Kafka segment's
+        // first batch may start above the base offset after compaction).
+        match self.walk_to(0, offset, false)? {
             Some(found) => Ok(Some(found)),
             None => Err(LogError::CorruptSegment {
                 path: segment_file_path(&self.dir, self.base_offset, LOG_SUFFIX),
@@ -584,14 +587,22 @@ impl Segment {
         }
     }
 
-    fn walk_to(&self, from: u64, offset: Offset) -> Result<Option<(u64, BatchSummary)>, LogError> {
+    /// Walk from `from` to the first batch whose last offset is >= `offset`.
+    /// With `strict`, a batch starting after `offset` means `from` was wrong
+    /// (`None`).
+    fn walk_to(
+        &self,
+        from: u64,
+        offset: Offset,
+        strict: bool,
+    ) -> Result<Option<(u64, BatchSummary)>, LogError> {
         let mut reader = ChunkReader::new(self.log.as_ref(), self.size, 16 << 10);
         let mut pos = from;
         while pos < self.size {
             let Some(batch) = reader.header_at(pos).map_err(|e| io_error(&self.dir, e))? else {
                 return Ok(None);
             };
-            if batch.base_offset > offset {
+            if strict && batch.base_offset > offset {
                 return Ok(None);
             }
             if batch.last_offset >= offset {

@@ -1248,22 +1248,26 @@ fn run_model(b: &Backend, config: LogConfig, ops: &[Op]) -> Result<(), TestCaseE
     Ok(())
 }
 
-/// 256 cases per file system by default (seconds in debug builds);
-/// `PROPTEST_CASES=n` runs more.
-fn cases() -> u32 {
+/// Cases per run: `PROPTEST_CASES=n`, or `default` (chosen so the suite
+/// takes seconds in a debug build; real files pay for every fsync).
+fn cases(default: u32) -> u32 {
     std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(256)
+        .unwrap_or(default)
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(64), ..ProptestConfig::default() })]
 
     #[test]
     fn model_on_real_files(config in config(), ops in prop::collection::vec(op(), 1..40)) {
         run_model(&Backend::real(), config, &ops)?;
     }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(512), ..ProptestConfig::default() })]
 
     #[test]
     fn model_on_memfs(config in config(), ops in prop::collection::vec(op(), 1..40)) {
