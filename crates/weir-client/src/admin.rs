@@ -1,0 +1,473 @@
+//! The admin client: topics, partitions, configs and the cluster, as Kafka's
+//! `Admin` offers them to `kafka-topics.sh` and `kafka-configs.sh`.
+//!
+//! Topic and config changes go to the controller the Metadata response
+//! names (under KRaft any broker forwards them); reads go anywhere.
+
+use crate::client::{topic_name, Client};
+use crate::error::{check, ClientError, KafkaError, Result};
+use crate::metadata::{BrokerInfo, TopicInfo};
+use kafka_protocol::messages::create_partitions_request::{
+    CreatePartitionsAssignment, CreatePartitionsTopic,
+};
+use kafka_protocol::messages::create_topics_request::{
+    CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig,
+};
+use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use kafka_protocol::messages::incremental_alter_configs_request::{
+    AlterConfigsResource, AlterableConfig,
+};
+use kafka_protocol::messages::{
+    CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, DescribeClusterRequest,
+    DescribeConfigsRequest, IncrementalAlterConfigsRequest,
+};
+use kafka_protocol::protocol::StrBytes;
+use std::collections::BTreeMap;
+use uuid::Uuid;
+use weir_protocol::BrokerId;
+
+/// A topic to create.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewTopic {
+    /// Name.
+    pub name: String,
+    /// Partitions; `None` for the broker's `num.partitions`.
+    pub num_partitions: Option<i32>,
+    /// Replication factor; `None` for `default.replication.factor`.
+    pub replication_factor: Option<i16>,
+    /// Explicit replicas per partition (`--replica-assignment`); when set,
+    /// partitions and replication factor come from it.
+    pub replica_assignment: BTreeMap<i32, Vec<i32>>,
+    /// Topic config overrides.
+    pub configs: Vec<(String, String)>,
+}
+
+/// What the broker created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedTopic {
+    /// Name.
+    pub name: String,
+    /// Its id (nil before CreateTopics v7).
+    pub topic_id: Uuid,
+    /// Partitions (-1 if the version does not say).
+    pub num_partitions: i32,
+    /// Replication factor (-1 if the version does not say).
+    pub replication_factor: i16,
+}
+
+/// A resource whose configs can be described or altered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigResource {
+    /// A topic.
+    Topic(String),
+    /// A broker by id.
+    Broker(i32),
+}
+
+impl ConfigResource {
+    fn wire(&self) -> (i8, String) {
+        match self {
+            ConfigResource::Topic(t) => (2, t.clone()),
+            ConfigResource::Broker(b) => (4, b.to_string()),
+        }
+    }
+}
+
+/// Where a config value comes from (Kafka's `ConfigSource` codes).
+pub const CONFIG_SOURCE_DEFAULT: i8 = 5;
+
+/// One config of a resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigEntry {
+    /// Name, e.g. `retention.ms`.
+    pub name: String,
+    /// Value (`None` if sensitive or unset).
+    pub value: Option<String>,
+    /// Where it comes from: 1 topic override, 4 static broker config,
+    /// 5 default, ...
+    pub source: i8,
+    /// Whether it cannot be altered.
+    pub read_only: bool,
+    /// Whether the value is hidden.
+    pub is_sensitive: bool,
+}
+
+impl ConfigEntry {
+    /// Kafka's `ConfigEntry.isDefault()`: the value is the built-in default.
+    pub fn is_default(&self) -> bool {
+        self.source == CONFIG_SOURCE_DEFAULT
+    }
+}
+
+/// An incremental config change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AlterConfigOp {
+    /// Set `name` to `value`.
+    Set(String, String),
+    /// Remove the override of `name`.
+    Delete(String),
+}
+
+/// The cluster as DescribeCluster reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterDescription {
+    /// Cluster id.
+    pub cluster_id: String,
+    /// Active controller, if known.
+    pub controller: Option<BrokerId>,
+    /// Live brokers.
+    pub brokers: Vec<BrokerInfo>,
+}
+
+/// Admin operations on a cluster.
+#[derive(Debug, Clone)]
+pub struct Admin {
+    client: Client,
+    timeout_ms: i32,
+}
+
+impl Admin {
+    /// An admin client on `client`.
+    pub fn new(client: Client) -> Admin {
+        let timeout_ms =
+            i32::try_from(client.config().connection.request_timeout_ms).unwrap_or(i32::MAX);
+        Admin { client, timeout_ms }
+    }
+
+    /// The underlying client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Create one topic.
+    pub async fn create_topic(
+        &self,
+        topic: &NewTopic,
+        validate_only: bool,
+    ) -> Result<CreatedTopic> {
+        let request = CreateTopicsRequest::default()
+            .with_topics(vec![creatable(topic)])
+            .with_timeout_ms(self.timeout_ms)
+            .with_validate_only(validate_only);
+        let resp = self
+            .client
+            .controller_connection()
+            .await?
+            .request(&request)
+            .await?;
+        let result = resp
+            .topics
+            .iter()
+            .find(|t| t.name.0.as_str() == topic.name)
+            .ok_or_else(|| missing("CreateTopics", &topic.name))?;
+        check(result.error_code, result.error_message.as_deref())?;
+        Ok(CreatedTopic {
+            name: topic.name.clone(),
+            topic_id: result.topic_id,
+            num_partitions: result.num_partitions,
+            replication_factor: result.replication_factor,
+        })
+    }
+
+    /// Delete topics by name.
+    pub async fn delete_topics(&self, names: &[String]) -> Result<()> {
+        let request = DeleteTopicsRequest::default()
+            .with_topic_names(names.iter().map(|n| topic_name(n)).collect())
+            .with_topics(
+                names
+                    .iter()
+                    .map(|n| DeleteTopicState::default().with_name(Some(topic_name(n))))
+                    .collect(),
+            )
+            .with_timeout_ms(self.timeout_ms);
+        let resp = self
+            .client
+            .controller_connection()
+            .await?
+            .request(&request)
+            .await?;
+        for name in names {
+            let r = resp
+                .responses
+                .iter()
+                .find(|r| r.name.as_ref().is_some_and(|n| n.0.as_str() == name))
+                .ok_or_else(|| missing("DeleteTopics", name))?;
+            check(r.error_code, r.error_message.as_deref())?;
+        }
+        Ok(())
+    }
+
+    /// Every topic name, sorted; internal ones only if asked.
+    pub async fn list_topics(&self, include_internal: bool) -> Result<Vec<String>> {
+        self.client.refresh_metadata(None, false).await?;
+        let md = self.client.metadata();
+        Ok(md
+            .topics
+            .values()
+            .filter(|t| include_internal || !t.is_internal)
+            .map(|t| t.name.clone())
+            .collect())
+    }
+
+    /// Partitions, leaders, replicas and ISR of `names` (Metadata).
+    pub async fn describe_topics(&self, names: &[String]) -> Result<Vec<TopicInfo>> {
+        let errors = self.client.refresh_metadata(Some(names), false).await?;
+        if let Some((_, e)) = errors.errors.into_iter().next() {
+            return Err(e.into());
+        }
+        let md = self.client.metadata();
+        names
+            .iter()
+            .map(|n| {
+                md.topic(n)
+                    .cloned()
+                    .ok_or_else(|| crate::client::unknown_topic(n))
+            })
+            .collect()
+    }
+
+    /// Grow `topic` to `total` partitions, optionally placing the new ones.
+    pub async fn create_partitions(
+        &self,
+        topic: &str,
+        total: i32,
+        assignment: Option<Vec<Vec<i32>>>,
+    ) -> Result<()> {
+        let assignments = assignment.map(|a| {
+            a.into_iter()
+                .map(|ids| {
+                    CreatePartitionsAssignment::default()
+                        .with_broker_ids(ids.into_iter().map(Into::into).collect())
+                })
+                .collect()
+        });
+        let request = CreatePartitionsRequest::default()
+            .with_topics(vec![CreatePartitionsTopic::default()
+                .with_name(topic_name(topic))
+                .with_count(total)
+                .with_assignments(assignments)])
+            .with_timeout_ms(self.timeout_ms);
+        let resp = self
+            .client
+            .controller_connection()
+            .await?
+            .request(&request)
+            .await?;
+        let r = resp
+            .results
+            .iter()
+            .find(|r| r.name.0.as_str() == topic)
+            .ok_or_else(|| missing("CreatePartitions", topic))?;
+        check(r.error_code, r.error_message.as_deref())
+    }
+
+    /// Every config of `resource`, with sources.
+    pub async fn describe_configs(&self, resource: &ConfigResource) -> Result<Vec<ConfigEntry>> {
+        let (kind, name) = resource.wire();
+        let request = DescribeConfigsRequest::default().with_resources(vec![
+            DescribeConfigsResource::default()
+                .with_resource_type(kind)
+                .with_resource_name(StrBytes::from_string(name.clone()))
+                .with_configuration_keys(None),
+        ]);
+        let conn = match resource {
+            ConfigResource::Broker(id) => self.client.broker_connection(BrokerId(*id)).await?,
+            ConfigResource::Topic(_) => self.client.any_connection().await?,
+        };
+        let resp = conn.request(&request).await?;
+        let r = resp
+            .results
+            .iter()
+            .find(|r| r.resource_type == kind && r.resource_name.as_str() == name)
+            .ok_or_else(|| missing("DescribeConfigs", &name))?;
+        check(r.error_code, r.error_message.as_deref())?;
+        Ok(r.configs
+            .iter()
+            .map(|c| ConfigEntry {
+                name: c.name.to_string(),
+                value: c.value.as_ref().map(|v| v.to_string()),
+                source: c.config_source,
+                read_only: c.read_only,
+                is_sensitive: c.is_sensitive,
+            })
+            .collect())
+    }
+
+    /// Apply `ops` to `resource`'s configs (IncrementalAlterConfigs).
+    pub async fn incremental_alter_configs(
+        &self,
+        resource: &ConfigResource,
+        ops: &[AlterConfigOp],
+    ) -> Result<()> {
+        let (kind, name) = resource.wire();
+        let configs = ops.iter().map(alterable).collect();
+        let request = IncrementalAlterConfigsRequest::default().with_resources(vec![
+            AlterConfigsResource::default()
+                .with_resource_type(kind)
+                .with_resource_name(StrBytes::from_string(name.clone()))
+                .with_configs(configs),
+        ]);
+        let resp = self
+            .client
+            .controller_connection()
+            .await?
+            .request(&request)
+            .await?;
+        let r = resp
+            .responses
+            .iter()
+            .find(|r| r.resource_type == kind && r.resource_name.as_str() == name)
+            .ok_or_else(|| missing("IncrementalAlterConfigs", &name))?;
+        check(r.error_code, r.error_message.as_deref())
+    }
+
+    /// Cluster id, controller and live brokers (DescribeCluster).
+    pub async fn describe_cluster(&self) -> Result<ClusterDescription> {
+        let resp = self
+            .client
+            .any_connection()
+            .await?
+            .request(&DescribeClusterRequest::default())
+            .await?;
+        check(resp.error_code, resp.error_message.as_deref())?;
+        Ok(ClusterDescription {
+            cluster_id: resp.cluster_id.to_string(),
+            controller: Some(BrokerId(resp.controller_id.0)).filter(|c| c.0 >= 0),
+            brokers: resp
+                .brokers
+                .iter()
+                .map(|b| BrokerInfo {
+                    id: BrokerId(b.broker_id.0),
+                    host: b.host.to_string(),
+                    port: b.port,
+                    rack: b.rack.as_ref().map(|r| r.to_string()),
+                })
+                .collect(),
+        })
+    }
+}
+
+fn creatable(topic: &NewTopic) -> CreatableTopic {
+    let assignments: Vec<CreatableReplicaAssignment> = topic
+        .replica_assignment
+        .iter()
+        .map(|(p, ids)| {
+            CreatableReplicaAssignment::default()
+                .with_partition_index(*p)
+                .with_broker_ids(ids.iter().map(|&i| i.into()).collect())
+        })
+        .collect();
+    let explicit = !assignments.is_empty();
+    let configs = topic
+        .configs
+        .iter()
+        .map(|(k, v)| {
+            CreatableTopicConfig::default()
+                .with_name(StrBytes::from_string(k.clone()))
+                .with_value(Some(StrBytes::from_string(v.clone())))
+        })
+        .collect();
+    // With an explicit assignment, Kafka sends -1 for both counts.
+    let partitions = if explicit {
+        -1
+    } else {
+        topic.num_partitions.unwrap_or(-1)
+    };
+    let factor = if explicit {
+        -1
+    } else {
+        topic.replication_factor.unwrap_or(-1)
+    };
+    CreatableTopic::default()
+        .with_name(topic_name(&topic.name))
+        .with_num_partitions(partitions)
+        .with_replication_factor(factor)
+        .with_assignments(assignments)
+        .with_configs(configs)
+}
+
+fn alterable(op: &AlterConfigOp) -> AlterableConfig {
+    let (name, operation, value) = match op {
+        AlterConfigOp::Set(k, v) => (k, 0, Some(StrBytes::from_string(v.clone()))),
+        AlterConfigOp::Delete(k) => (k, 1, None),
+    };
+    AlterableConfig::default()
+        .with_name(StrBytes::from_string(name.clone()))
+        .with_config_operation(operation)
+        .with_value(value)
+}
+
+/// A response that leaves out what was asked is malformed.
+fn missing(api: &str, name: &str) -> ClientError {
+    ClientError::Protocol(format!("{api} response has no entry for {name}"))
+}
+
+/// Kafka's `Uuid.toString()`: URL-safe base64 of the 16 bytes, no padding
+/// (what `kafka-topics.sh --describe` prints as TopicId).
+pub fn kafka_uuid_string(id: Uuid) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let bytes = id.as_bytes();
+    let mut out = String::with_capacity(22);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        let chars = chunk.len() + 1;
+        for i in 0..chars {
+            let index = (n >> (18 - 6 * i)) & 0x3f;
+            out.push(char::from(ALPHABET[index as usize]));
+        }
+    }
+    out
+}
+
+/// A typed error for an admin precondition, e.g. a topic that must exist.
+pub fn kafka_error(
+    error: kafka_protocol::error::ResponseError,
+    message: impl Into<String>,
+) -> ClientError {
+    ClientError::Kafka(KafkaError {
+        error,
+        message: Some(message.into()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuid_prints_like_kafka() {
+        // Kafka: new Uuid(0L, 1L).toString() is "AAAAAAAAAAAAAAAAAAAAAQ".
+        let id = Uuid::from_u64_pair(0, 1);
+        assert_eq!(kafka_uuid_string(id), "AAAAAAAAAAAAAAAAAAAAAQ");
+        let id = Uuid::from_u64_pair(u64::MAX, u64::MAX);
+        assert_eq!(kafka_uuid_string(id), "_____________________w");
+    }
+
+    #[test]
+    fn explicit_assignment_sends_minus_one_counts() {
+        let t = NewTopic {
+            name: "t".into(),
+            num_partitions: Some(3),
+            replica_assignment: [(0, vec![1, 2]), (1, vec![2, 3])].into_iter().collect(),
+            ..NewTopic::default()
+        };
+        let c = creatable(&t);
+        assert_eq!((c.num_partitions, c.replication_factor), (-1, -1));
+        assert_eq!(c.assignments.len(), 2);
+        let plain = creatable(&NewTopic {
+            name: "t".into(),
+            num_partitions: Some(3),
+            replication_factor: Some(1),
+            configs: vec![("retention.ms".into(), "1000".into())],
+            ..NewTopic::default()
+        });
+        assert_eq!((plain.num_partitions, plain.replication_factor), (3, 1));
+        assert_eq!(plain.configs[0].value.as_deref(), Some("1000"));
+    }
+}
