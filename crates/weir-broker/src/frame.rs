@@ -269,3 +269,69 @@ fn response_header_version(api_key: ApiKey, version: i16) -> i16 {
         api_key.response_header_version(version)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Buf;
+    use kafka_protocol::messages::{ApiVersionsResponse, MetadataResponse};
+
+    /// Split an encoded frame into (length prefix, correlation id, rest).
+    fn split(mut frame: Bytes, header_version: i16) -> (i32, i32, Bytes) {
+        let len = frame.get_i32();
+        let header = ResponseHeader::decode(&mut frame, header_version).unwrap();
+        (len, header.correlation_id, frame)
+    }
+
+    #[test]
+    fn api_versions_responses_always_use_header_v0() {
+        let response =
+            ResponseKind::ApiVersions(ApiVersionsResponse::default().with_error_code(35));
+        for version in 0..=4 {
+            let frame = encode_response(7, ApiKey::ApiVersions, version, &response).unwrap();
+            let total = frame.len();
+            let (len, correlation_id, mut body) = split(frame.freeze(), 0);
+            assert_eq!((len as usize, correlation_id), (total - 4, 7));
+            let decoded = ApiVersionsResponse::decode(&mut body, version).unwrap();
+            assert_eq!(
+                (decoded.error_code, body.remaining()),
+                (35, 0),
+                "v{version}"
+            );
+        }
+    }
+
+    #[test]
+    fn flexible_responses_carry_header_v1() {
+        let response = ResponseKind::Metadata(MetadataResponse::default().with_throttle_time_ms(3));
+        for (version, header_version) in [(8, 0), (9, 1), (12, 1)] {
+            let frame = encode_response(-5, ApiKey::Metadata, version, &response).unwrap();
+            let total = frame.len();
+            let (len, correlation_id, mut body) = split(frame.freeze(), header_version);
+            assert_eq!((len as usize, correlation_id), (total - 4, -5));
+            let decoded = MetadataResponse::decode(&mut body, version).unwrap();
+            assert_eq!(
+                (decoded.throttle_time_ms, body.remaining()),
+                (3, 0),
+                "v{version}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unencodable_response_is_an_error_not_a_panic() {
+        let response = ResponseKind::Metadata(MetadataResponse::default());
+        let error = encode_response(1, ApiKey::Metadata, 99, &response).unwrap_err();
+        assert_eq!((error.api_key, error.version), (ApiKey::Metadata, 99));
+    }
+
+    #[test]
+    fn a_decoded_request_reports_its_version_and_correlation_id() {
+        // ApiVersions v0: header v1 (client_id null), empty body.
+        let frame = Bytes::from_static(&[0, 18, 0, 0, 0, 0, 0, 9, 0xff, 0xff]);
+        let request = decode_request(frame).unwrap();
+        assert_eq!(request.api_key, ApiKey::ApiVersions);
+        assert_eq!((request.version(), request.correlation_id()), (0, 9));
+        assert_eq!(request.header.client_id, None);
+    }
+}

@@ -415,3 +415,6 @@ impl<'a> Walker<'a> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

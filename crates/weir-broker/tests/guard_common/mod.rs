@@ -16,11 +16,11 @@ use weir_broker::guard::schema::{Field, Kind, Message};
 
 /// splitmix64: small, seeded, good enough to pick shapes.
 #[derive(Debug, Clone)]
-pub struct Rng(u64);
+pub struct SplitMix(u64);
 
-impl Rng {
+impl SplitMix {
     pub fn new(seed: u64) -> Self {
-        Rng(seed)
+        SplitMix(seed)
     }
 
     pub fn next(&mut self) -> u64 {
@@ -45,7 +45,7 @@ impl Rng {
 /// elements, ASCII strings, random bytes, nulls where the spec allows them,
 /// known tagged fields (non-default, as the encoder omits defaults) and
 /// unknown tags above every known one (the encoder writes those last).
-pub fn generate(message: &Message, version: i16, rng: &mut Rng) -> Vec<u8> {
+pub fn generate(message: &Message, version: i16, rng: &mut SplitMix) -> Vec<u8> {
     let mut generator = Generator {
         out: Vec::new(),
         rng,
@@ -58,7 +58,7 @@ pub fn generate(message: &Message, version: i16, rng: &mut Rng) -> Vec<u8> {
 
 struct Generator<'a> {
     out: Vec<u8>,
-    rng: &'a mut Rng,
+    rng: &'a mut SplitMix,
     version: i16,
     flexible: bool,
 }
@@ -120,7 +120,7 @@ impl Generator<'_> {
         }
     }
 
-    fn blob(&mut self, kind: &Kind, compact: bool, mut byte: impl FnMut(&mut Rng) -> u8) {
+    fn blob(&mut self, kind: &Kind, compact: bool, mut byte: impl FnMut(&mut SplitMix) -> u8) {
         let len = self.rng.below(9) as usize;
         self.length(kind, len, compact);
         for _ in 0..len {
