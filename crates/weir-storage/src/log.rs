@@ -546,6 +546,25 @@ impl Log {
     }
 }
 
+impl Log {
+    /// Delete the partition directory and everything in it (topic deletion
+    /// or a replica moved away), then fsync the parent so the removal
+    /// survives a crash.
+    pub fn delete(self) -> Result<(), LogError> {
+        let dir = self.dir.clone();
+        let fs = self.fs.clone();
+        drop(self);
+        fs.remove_dir_all(&dir)
+            .map_err(|e| crate::segment::io_error(&dir, e))?;
+        match dir.parent() {
+            Some(parent) => fs
+                .sync_dir(parent)
+                .map_err(|e| crate::segment::io_error(parent, e)),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Walk the appended buffer: every batch whole, well-formed and CRC-valid,
 /// and the total no larger than a segment (Kafka's
 /// `analyzeAndValidateRecords`).

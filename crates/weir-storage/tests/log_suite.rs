@@ -595,6 +595,16 @@ fn a_failed_fsync_fails_the_log_until_reopened() {
 }
 
 #[test]
+fn delete_removes_the_partition_directory() {
+    on_both(|b| {
+        let mut log = open(b, small(), Offset(0));
+        log.append(&mut batch(3, 0, 1), LeaderEpoch(0), 0).unwrap();
+        log.delete().unwrap();
+        assert!(!b.fs().exists(&b.dir()));
+    });
+}
+
+#[test]
 fn reopen_clamps_a_recovery_point_past_the_end() {
     on_both(|b| {
         let mut log = open(b, small(), Offset(0));
