@@ -9,6 +9,10 @@
 //!   request, with [`guard`] checking every declared length against the
 //!   frame before the `kafka-protocol` decoder sees it.
 //! - [`api`]: the supported API versions and one file per Kafka API.
+//! - [`broker`]: the node's shared state (config, metadata image, led
+//!   partitions, background duties) and the metadata `commit` path;
+//!   [`partition`]: one led partition (log, producer state, high
+//!   watermark, long-poll wake-ups).
 //! - [`log_manager`]: the log dirs, every partition's `Log`, checkpoints,
 //!   flush and retention.
 //! - [`metadata_store`]: the metadata records this node applies to its
@@ -16,10 +20,12 @@
 //!   Raft log in a cluster).
 
 pub mod api;
+pub mod broker;
 pub mod config;
 pub mod connection;
 pub mod frame;
 pub mod guard;
 pub mod log_manager;
 pub mod metadata_store;
+pub mod partition;
 pub mod server;

@@ -1,6 +1,59 @@
-//! The Kafka APIs Weir serves: which versions, and one handler file each.
+//! The Kafka APIs Weir serves: which versions, the dispatch from a decoded
+//! request to its handler, and one handler file per API (as mini-redis has
+//! one file per command).
 
-use kafka_protocol::messages::ApiKey;
+pub mod api_versions;
+pub mod create_topics;
+pub mod fetch;
+pub mod list_offsets;
+pub mod metadata;
+pub mod offset_for_leader_epoch;
+pub mod produce;
+
+use crate::broker::Broker;
+use crate::frame::Request;
+use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
+use std::sync::Arc;
+
+/// What the connection does after a request was handled.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Send this response (boxed: response structs are large).
+    Respond(Box<ResponseKind>),
+    /// Send nothing (Produce with acks=0).
+    NoResponse,
+    /// Close the connection (Kafka closes on requests it cannot serve).
+    Close(String),
+}
+
+impl Outcome {
+    /// Send `response`.
+    pub fn respond(response: impl Into<ResponseKind>) -> Outcome {
+        Outcome::Respond(Box::new(response.into()))
+    }
+}
+
+/// Route a decoded request to its handler.
+pub async fn dispatch(broker: &Arc<Broker>, request: Request) -> Outcome {
+    let version = request.header.request_api_version;
+    match request.body {
+        RequestKind::ApiVersions(req) => {
+            Outcome::respond(api_versions::handle(broker, &req, version))
+        }
+        RequestKind::Metadata(req) => metadata::handle(broker, req, version).await,
+        RequestKind::CreateTopics(req) => create_topics::handle(broker, req, version).await,
+        RequestKind::Produce(req) => produce::handle(broker, req, version).await,
+        RequestKind::Fetch(req) => fetch::handle(broker, req, version).await,
+        RequestKind::ListOffsets(req) => list_offsets::handle(broker, req, version).await,
+        RequestKind::OffsetForLeaderEpoch(req) => {
+            offset_for_leader_epoch::handle(broker, req, version).await
+        }
+        _ => Outcome::Close(format!(
+            "{:?} v{version} is not implemented yet",
+            request.api_key
+        )),
+    }
+}
 
 /// API keys and the version ranges Weir accepts, inclusive. Only these
 /// reach the `kafka-protocol` decoder (after [`crate::guard`] has checked

@@ -1,0 +1,285 @@
+//! A partition this broker leads: its log, its idempotent-producer state,
+//! its high watermark, and a channel that wakes long-poll fetches.
+//!
+//! Single-broker scope (issue 3): the ISR is this broker alone, so the high
+//! watermark is the log end offset once an append is written. The
+//! replication issue replaces that rule with `weir-core::partition`
+//! (follower fetch offsets, ISR, min.insync.replicas); the produce and fetch
+//! handlers only talk to this type, so they will not change.
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::error::ResponseError;
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::watch;
+use uuid::Uuid;
+use weir_core::producer_state::{BatchCheck, ProducerStateManager};
+use weir_protocol::{BatchHeader, BatchIter, LeaderEpoch, Offset, TopicPartition};
+use weir_storage::log::{Log, LogError};
+
+/// An error to put in a partition's response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionError {
+    /// Kafka error code.
+    pub code: i16,
+    /// A sentence for the client (Produce v8+ carries it).
+    pub message: String,
+}
+
+impl PartitionError {
+    fn new(error: ResponseError, message: impl Into<String>) -> Self {
+        PartitionError {
+            code: error.code(),
+            message: message.into(),
+        }
+    }
+
+    fn from_log(e: &LogError) -> Self {
+        PartitionError {
+            code: e.error_code(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// The result of a leader append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// Offset of the first record written (or of the original write, for
+    /// a duplicate retry of an idempotent producer).
+    pub base_offset: i64,
+    /// The log start offset after the append.
+    pub log_start_offset: i64,
+}
+
+/// What a fetch read.
+#[derive(Debug, Clone)]
+pub struct Read {
+    /// Whole batches (possibly empty).
+    pub records: Bytes,
+    /// High watermark at the time of the read.
+    pub high_watermark: i64,
+    /// Log start offset at the time of the read.
+    pub log_start_offset: i64,
+}
+
+/// Kafka's `producer.id.expiration.ms` default (one day).
+const PRODUCER_ID_EXPIRATION_MS: i64 = 86_400_000;
+
+/// A partition led by this broker.
+#[derive(Debug)]
+pub struct Partition {
+    /// Topic and partition index.
+    pub tp: TopicPartition,
+    /// The topic's id.
+    pub topic_id: Uuid,
+    leader_epoch: LeaderEpoch,
+    /// Shared with the log manager (checkpoints, flush, retention).
+    /// Lock order: `log`, then `producers`.
+    log: Arc<Mutex<Log>>,
+    producers: Mutex<ProducerStateManager>,
+    /// Invariant: equals the log end offset after every append (ISR is
+    /// this broker alone) and never decreases.
+    high_watermark: watch::Sender<i64>,
+}
+
+impl Partition {
+    /// Take over `log` as leader in `leader_epoch`; the producer state is
+    /// rebuilt from the batch headers in the log (Kafka reloads it from
+    /// snapshots plus the log tail; the headers alone are enough).
+    pub fn new(
+        tp: TopicPartition,
+        topic_id: Uuid,
+        leader_epoch: LeaderEpoch,
+        log: Arc<Mutex<Log>>,
+        now_ms: i64,
+    ) -> Result<Arc<Partition>, LogError> {
+        let (producers, hwm) = {
+            let guard = lock(&log);
+            (rebuild_producers(&guard, now_ms)?, guard.log_end_offset().0)
+        };
+        let (high_watermark, _) = watch::channel(hwm);
+        Ok(Arc::new(Partition {
+            tp,
+            topic_id,
+            leader_epoch,
+            log,
+            producers: Mutex::new(producers),
+            high_watermark,
+        }))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Log> {
+        lock(&self.log)
+    }
+
+    /// The leader epoch this broker leads in.
+    pub fn leader_epoch(&self) -> LeaderEpoch {
+        self.leader_epoch
+    }
+
+    /// Current high watermark.
+    pub fn high_watermark(&self) -> i64 {
+        *self.high_watermark.borrow()
+    }
+
+    /// A receiver that sees every high-watermark move (long-poll fetch).
+    pub fn watch_high_watermark(&self) -> watch::Receiver<i64> {
+        self.high_watermark.subscribe()
+    }
+
+    /// Append a producer's batches: validate, deduplicate idempotent
+    /// retries, assign offsets, stamp the leader epoch, write.
+    pub fn append_as_leader(
+        &self,
+        records: &[u8],
+        now_ms: i64,
+    ) -> Result<Appended, PartitionError> {
+        let headers = producer_headers(records)?;
+        let mut log = self.lock();
+        let mut producers = lock(&self.producers);
+        if let Some(dup) = check_producers(&producers, &headers)? {
+            return Ok(Appended {
+                base_offset: dup,
+                log_start_offset: log.log_start_offset().0,
+            });
+        }
+        let mut batch = BytesMut::from(records);
+        let info = log
+            .append(&mut batch, self.leader_epoch, now_ms)
+            .map_err(|e| PartitionError::from_log(&e))?;
+        record_producers(&mut producers, &batch, now_ms);
+        drop(producers);
+        if let Err(e) = log.maybe_flush(now_ms) {
+            tracing::error!(partition = %self.tp, "flush failed: {e}");
+        }
+        let leo = log.log_end_offset().0;
+        drop(log);
+        self.high_watermark.send_if_modified(|hwm| {
+            let moved = leo > *hwm;
+            *hwm = (*hwm).max(leo);
+            moved
+        });
+        Ok(Appended {
+            base_offset: info.first_offset.0,
+            log_start_offset: info.log_start_offset.0,
+        })
+    }
+
+    /// Read whole batches from `offset`, up to `max_bytes` (at least one
+    /// batch), below the high watermark unless `uncommitted` (replicas).
+    /// As in Kafka, an offset between the high watermark and the log end
+    /// reads nothing; only one outside [log start, log end] is an error.
+    pub fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        uncommitted: bool,
+    ) -> Result<Read, PartitionError> {
+        let log = self.lock();
+        let hwm = self.high_watermark();
+        let limit = if uncommitted { i64::MAX } else { hwm };
+        let start = log.log_start_offset().0;
+        let bytes = log
+            .read_upto(Offset(offset), max_bytes, Offset(limit))
+            .map_err(|e| PartitionError::from_log(&e))?;
+        Ok(Read {
+            records: Bytes::from(bytes),
+            high_watermark: hwm,
+            log_start_offset: start,
+        })
+    }
+
+    /// (log start offset, log end offset).
+    pub fn offsets(&self) -> (i64, i64) {
+        let log = self.lock();
+        (log.log_start_offset().0, log.log_end_offset().0)
+    }
+
+    /// Run `f` on the log (ListOffsets, OffsetForLeaderEpoch, checkpoints).
+    pub fn with_log<T>(&self, f: impl FnOnce(&mut Log) -> T) -> T {
+        f(&mut self.lock())
+    }
+}
+
+/// A poisoned lock means a request panicked while holding it; the log
+/// guards its own consistency, so keep serving.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Parse and fully validate the batches of a produce request.
+fn producer_headers(records: &[u8]) -> Result<Vec<BatchHeader>, PartitionError> {
+    let mut iter = BatchIter::validating(records);
+    let headers: Vec<BatchHeader> = iter.by_ref().map(|b| b.header).collect();
+    if let Some((pos, e)) = iter.error() {
+        return Err(PartitionError::new(
+            ResponseError::CorruptMessage,
+            format!("record batch at byte {pos}: {e}"),
+        ));
+    }
+    if headers.is_empty() {
+        return Err(PartitionError::new(
+            ResponseError::InvalidRecord,
+            "no record batch",
+        ));
+    }
+    Ok(headers)
+}
+
+/// Idempotence (KIP-98): a retried batch already in the log is answered
+/// with its original base offset instead of being written twice.
+fn check_producers(
+    producers: &ProducerStateManager,
+    headers: &[BatchHeader],
+) -> Result<Option<i64>, PartitionError> {
+    let mut duplicate = None;
+    for header in headers {
+        match producers.check(header) {
+            Ok(BatchCheck::Append) => {}
+            Ok(BatchCheck::Duplicate { first_offset, .. }) => {
+                duplicate.get_or_insert(first_offset.0);
+            }
+            Err(e) => {
+                return Err(PartitionError {
+                    code: e.error_code(),
+                    message: e.to_string(),
+                })
+            }
+        }
+    }
+    if duplicate.is_some() && headers.len() > 1 {
+        return Err(PartitionError::new(
+            ResponseError::InvalidRecord,
+            "a duplicate batch must be retried on its own",
+        ));
+    }
+    Ok(duplicate)
+}
+
+/// Record the written batches (their offsets now assigned) in the
+/// producer state.
+fn record_producers(producers: &mut ProducerStateManager, written: &[u8], now_ms: i64) {
+    for batch in BatchIter::new(written) {
+        producers.update(&batch.header, Offset(batch.header.base_offset), now_ms);
+    }
+}
+
+fn rebuild_producers(log: &Log, now_ms: i64) -> Result<ProducerStateManager, LogError> {
+    let mut producers = ProducerStateManager::new(PRODUCER_ID_EXPIRATION_MS);
+    let mut offset = log.log_start_offset();
+    while offset < log.log_end_offset() {
+        let chunk = log.read(offset, 1 << 20)?;
+        let mut last = None;
+        for batch in BatchIter::new(&chunk) {
+            if batch.header.producer_id >= 0 {
+                producers.update(&batch.header, Offset(batch.header.base_offset), now_ms);
+            }
+            last = Some(batch.header.next_offset());
+        }
+        match last {
+            Some(next) => offset = next,
+            None => break,
+        }
+    }
+    Ok(producers)
+}
