@@ -3,8 +3,12 @@
 //! one file per command).
 
 pub mod api_versions;
+pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_topics;
+pub mod describe_cluster;
 pub mod fetch;
+pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
 pub mod offset_for_leader_epoch;
@@ -42,6 +46,10 @@ pub async fn dispatch(broker: &Arc<Broker>, request: Request) -> Outcome {
         }
         RequestKind::Metadata(req) => metadata::handle(broker, req, version).await,
         RequestKind::CreateTopics(req) => create_topics::handle(broker, req, version).await,
+        RequestKind::DeleteTopics(req) => delete_topics::handle(broker, req, version).await,
+        RequestKind::CreatePartitions(req) => create_partitions::handle(broker, req, version).await,
+        RequestKind::DescribeCluster(req) => describe_cluster::handle(broker, req, version).await,
+        RequestKind::InitProducerId(req) => init_producer_id::handle(broker, req, version).await,
         RequestKind::Produce(req) => produce::handle(broker, req, version).await,
         RequestKind::Fetch(req) => fetch::handle(broker, req, version).await,
         RequestKind::ListOffsets(req) => list_offsets::handle(broker, req, version).await,
