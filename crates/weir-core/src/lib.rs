@@ -23,5 +23,6 @@
 //! watermark, ELR, epoch truncation), shaped as
 //! `step(event, now_ms) -> Vec<Action>` (DESIGN.md section 2).
 
+pub mod group;
 pub mod metadata;
 pub mod producer_state;

@@ -54,6 +54,17 @@ pub enum BatchCheck {
 /// Why a producer's batch is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProducerError {
+    /// A batch with a producer id must carry a sequence (INVALID_RECORD,
+    /// 87; Kafka's `LogValidator.validateBatch`).
+    #[error(
+        "Invalid sequence number {base_sequence} in record batch with producerId {producer_id}"
+    )]
+    InvalidSequence {
+        /// The producer.
+        producer_id: i64,
+        /// The batch's base sequence.
+        base_sequence: i32,
+    },
     /// A newer epoch of this producer id has written here, so this one is
     /// fenced (INVALID_PRODUCER_EPOCH, 47; Kafka 2.7+ answers this rather
     /// than the fatal PRODUCER_FENCED so the client can abort and retry).
@@ -103,6 +114,7 @@ impl ProducerError {
     /// The Kafka error code for the produce response.
     pub fn error_code(&self) -> i16 {
         match self {
+            ProducerError::InvalidSequence { .. } => 87,
             ProducerError::InvalidProducerEpoch { .. } => 47,
             ProducerError::InvalidSequenceForNewEpoch { .. }
             | ProducerError::OutOfOrderSequence { .. } => 45,
@@ -208,6 +220,12 @@ impl ProducerStateManager {
     pub fn check(&self, header: &BatchHeader) -> Result<BatchCheck, ProducerError> {
         if header.producer_id == NO_PRODUCER_ID {
             return Ok(BatchCheck::Append);
+        }
+        if header.base_sequence < 0 {
+            return Err(ProducerError::InvalidSequence {
+                producer_id: header.producer_id,
+                base_sequence: header.base_sequence,
+            });
         }
         let Some(entry) = self.producers.get(&header.producer_id) else {
             return Ok(BatchCheck::Append);

@@ -370,6 +370,18 @@ impl MetadataImage {
         self.brokers.get(&broker_id).is_some_and(|b| !b.fenced)
     }
 
+    /// The replicas of `partition` that are not registered and unfenced:
+    /// the Metadata response's `offline_replicas` (KRaft counts a fenced
+    /// broker's replicas as offline).
+    pub fn offline_replicas(&self, partition: &PartitionRegistration) -> Vec<i32> {
+        partition
+            .replicas
+            .iter()
+            .copied()
+            .filter(|r| !self.is_unfenced(*r))
+            .collect()
+    }
+
     /// A topic by id.
     pub fn topic(&self, topic_id: &Uuid) -> Option<&TopicImage> {
         self.topics.get(topic_id)

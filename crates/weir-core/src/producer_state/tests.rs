@@ -45,6 +45,25 @@ fn non_idempotent_batches_always_append_and_are_not_tracked() {
 }
 
 #[test]
+fn a_producer_id_without_a_sequence_is_an_invalid_record() {
+    let err = ProducerStateManager::default()
+        .check(&batch(PID, 0, -1, 1))
+        .unwrap_err();
+    assert_eq!(
+        err,
+        ProducerError::InvalidSequence {
+            producer_id: PID,
+            base_sequence: -1,
+        }
+    );
+    assert_eq!(err.error_code(), 87);
+    assert_eq!(
+        err.to_string(),
+        "Invalid sequence number -1 in record batch with producerId 1000"
+    );
+}
+
+#[test]
 fn unknown_producer_may_start_at_any_sequence() {
     let state = ProducerStateManager::default();
     assert_eq!(state.check(&batch(PID, 0, 0, 1)), Ok(BatchCheck::Append));

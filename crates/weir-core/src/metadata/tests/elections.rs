@@ -37,6 +37,8 @@ fn fencing_moves_leadership_to_the_first_isr_replica_and_shrinks_every_isr() {
     assert_eq!(got, want);
     apply_all(&mut image, &got);
     assert_eq!(state(&image, 0), (2, vec![2, 3], 1, 1));
+    let p0 = image.partition(&tid(T), 0).unwrap();
+    assert_eq!(image.offline_replicas(p0), vec![1]);
     assert_eq!(state(&image, 1), (2, vec![2, 3], 0, 1));
     assert_eq!(state(&image, 2), (3, vec![3, 2], 0, 1));
     assert!(!image.is_unfenced(1));
