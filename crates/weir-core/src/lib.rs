@@ -15,9 +15,8 @@
 //! - [`producer_state`]: idempotent-producer deduplication per partition
 //!   (Kafka's `ProducerStateManager`): duplicates, sequence and epoch
 //!   checks, rebuild from the log, expiry.
-//!
-//! - `group`: consumer groups (the classic group protocol and committed
-//!   offsets), documented in the module itself.
+//! - [`group`]: consumer groups (Kafka's classic group protocol and
+//!   committed offsets), documented in the module itself.
 //!
 //! The replication issue adds `partition` (leader/follower, ISR, high
 //! watermark, ELR, epoch truncation), shaped as
