@@ -30,6 +30,18 @@ enum Commands {
     /// Print the contents of Kafka log segments, indexes and checkpoint
     /// files (kafka-dump-log.sh).
     DumpLog(commands::dump_log::Args),
+    /// Create, delete, describe, or change a topic (kafka-topics.sh).
+    Topics(commands::topics::Args),
+    /// Read lines from standard input and publish them to a topic
+    /// (kafka-console-producer.sh).
+    ConsoleProducer(commands::console_producer::Args),
+    /// Read records from a topic and print them (kafka-console-consumer.sh).
+    ConsoleConsumer(commands::console_consumer::Args),
+    /// Measure producer throughput and latency
+    /// (kafka-producer-perf-test.sh).
+    ProducerPerfTest(commands::producer_perf_test::Args),
+    /// Measure consumer throughput (kafka-consumer-perf-test.sh).
+    ConsumerPerfTest(commands::consumer_perf_test::Args),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +50,11 @@ fn main() -> ExitCode {
     let mut out = io::BufWriter::new(stdout.lock());
     let result = match cli.command {
         Commands::DumpLog(args) => commands::dump_log::run(&args, &mut out),
+        Commands::Topics(args) => commands::topics::run(&args, &mut out),
+        Commands::ConsoleProducer(args) => commands::console_producer::run(&args, &mut out),
+        Commands::ConsoleConsumer(args) => commands::console_consumer::run(&args, &mut out),
+        Commands::ProducerPerfTest(args) => commands::producer_perf_test::run(&args, &mut out),
+        Commands::ConsumerPerfTest(args) => commands::consumer_perf_test::run(&args, &mut out),
     };
     let result = result.and_then(|()| out.flush().map_err(anyhow::Error::from));
     match result {

@@ -45,3 +45,4 @@ pub use error::{ClientError, KafkaError, Result};
 pub use producer::{
     Acks, Compression, DeliveryFuture, Producer, ProducerConfig, ProducerRecord, RecordMetadata,
 };
+pub use uuid::Uuid;
