@@ -24,12 +24,12 @@ const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
 
 /// Handle a ListOffsets request.
-pub async fn handle(broker: &Arc<Broker>, request: ListOffsetsRequest, _version: i16) -> Outcome {
+pub async fn handle(broker: &Arc<Broker>, request: ListOffsetsRequest, version: i16) -> Outcome {
     let replica = request.replica_id.0 >= 0;
     let topics = request
         .topics
         .iter()
-        .map(|topic| list_topic(broker, topic, replica))
+        .map(|topic| list_topic(broker, topic, replica, version))
         .collect();
     Outcome::respond(ListOffsetsResponse::default().with_topics(topics))
 }
@@ -38,17 +38,20 @@ fn list_topic(
     broker: &Broker,
     topic: &ListOffsetsTopic,
     replica: bool,
+    version: i16,
 ) -> ListOffsetsTopicResponse {
     let name = topic.name.0.as_str();
     let partitions = topic
         .partitions
         .iter()
         .map(|p| match list_partition(broker, name, p, replica) {
+            // The leader epoch field exists from v4 (KIP-320); the codec
+            // refuses a non-default value in older versions.
             Ok((offset, timestamp, epoch)) => ListOffsetsPartitionResponse::default()
                 .with_partition_index(p.partition_index)
                 .with_offset(offset)
                 .with_timestamp(timestamp)
-                .with_leader_epoch(epoch),
+                .with_leader_epoch(if version >= 4 { epoch } else { -1 }),
             Err(e) => ListOffsetsPartitionResponse::default()
                 .with_partition_index(p.partition_index)
                 .with_error_code(e.code())
