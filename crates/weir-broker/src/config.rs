@@ -32,6 +32,7 @@
 //! - `inter.broker.listener.name` defaults to the `PLAINTEXT` listener as
 //!   in Kafka, or, when there is none, to the first non-controller listener.
 
+pub mod describe;
 mod listeners;
 mod properties;
 

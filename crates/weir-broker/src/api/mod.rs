@@ -7,7 +7,9 @@ pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_topics;
 pub mod describe_cluster;
+pub mod describe_configs;
 pub mod fetch;
+pub mod incremental_alter_configs;
 pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
@@ -50,6 +52,10 @@ pub async fn dispatch(broker: &Arc<Broker>, request: Request) -> Outcome {
         RequestKind::CreatePartitions(req) => create_partitions::handle(broker, req, version).await,
         RequestKind::DescribeCluster(req) => describe_cluster::handle(broker, req, version).await,
         RequestKind::InitProducerId(req) => init_producer_id::handle(broker, req, version).await,
+        RequestKind::DescribeConfigs(req) => describe_configs::handle(broker, req, version).await,
+        RequestKind::IncrementalAlterConfigs(req) => {
+            incremental_alter_configs::handle(broker, req, version).await
+        }
         RequestKind::Produce(req) => produce::handle(broker, req, version).await,
         RequestKind::Fetch(req) => fetch::handle(broker, req, version).await,
         RequestKind::ListOffsets(req) => list_offsets::handle(broker, req, version).await,
