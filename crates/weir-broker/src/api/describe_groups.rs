@@ -9,5 +9,5 @@ use std::sync::Arc;
 
 /// Handle a DescribeGroups request.
 pub async fn handle(broker: &Arc<Broker>, request: DescribeGroupsRequest, version: i16) -> Outcome {
-    Outcome::Respond(broker.groups().describe_groups(&request, version).into())
+    Outcome::respond(broker.groups().describe_groups(&request, version))
 }

@@ -41,7 +41,7 @@ pub async fn handle(
         host,
         port,
     };
-    Outcome::Respond(respond(&request, version, &node).into())
+    Outcome::respond(respond(&request, version, &node))
 }
 
 /// The response, given this broker's advertised endpoint.

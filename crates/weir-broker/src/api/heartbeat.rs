@@ -8,5 +8,5 @@ use std::sync::Arc;
 
 /// Handle a Heartbeat request.
 pub async fn handle(broker: &Arc<Broker>, request: HeartbeatRequest, version: i16) -> Outcome {
-    Outcome::Respond(broker.groups().heartbeat(&request, version).into())
+    Outcome::respond(broker.groups().heartbeat(&request, version))
 }

@@ -28,5 +28,5 @@ pub async fn handle_with_client(
         .groups()
         .join(request, version, client_id, client_host)
         .await;
-    Outcome::Respond(response.into())
+    Outcome::respond(response)
 }

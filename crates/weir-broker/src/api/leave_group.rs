@@ -8,5 +8,5 @@ use std::sync::Arc;
 
 /// Handle a LeaveGroup request.
 pub async fn handle(broker: &Arc<Broker>, request: LeaveGroupRequest, version: i16) -> Outcome {
-    Outcome::Respond(broker.groups().leave(&request, version).into())
+    Outcome::respond(broker.groups().leave(&request, version))
 }

@@ -8,5 +8,5 @@ use std::sync::Arc;
 
 /// Handle a ListGroups request.
 pub async fn handle(broker: &Arc<Broker>, request: ListGroupsRequest, version: i16) -> Outcome {
-    Outcome::Respond(broker.groups().list_groups(&request, version).into())
+    Outcome::respond(broker.groups().list_groups(&request, version))
 }

@@ -20,5 +20,5 @@ pub async fn handle(broker: &Arc<Broker>, request: OffsetCommitRequest, version:
         .groups()
         .commit_offsets(&request, version, exists)
         .await;
-    Outcome::Respond(response.into())
+    Outcome::respond(response)
 }

@@ -9,5 +9,5 @@ use std::sync::Arc;
 
 /// Handle an OffsetFetch request.
 pub async fn handle(broker: &Arc<Broker>, request: OffsetFetchRequest, version: i16) -> Outcome {
-    Outcome::Respond(broker.groups().fetch_offsets(&request, version).into())
+    Outcome::respond(broker.groups().fetch_offsets(&request, version))
 }

@@ -8,5 +8,5 @@ use std::sync::Arc;
 
 /// Handle a SyncGroup request.
 pub async fn handle(broker: &Arc<Broker>, request: SyncGroupRequest, version: i16) -> Outcome {
-    Outcome::Respond(broker.groups().sync(request, version).await.into())
+    Outcome::respond(broker.groups().sync(request, version).await)
 }
