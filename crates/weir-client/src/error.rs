@@ -85,7 +85,7 @@ impl std::error::Error for KafkaError {}
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ClientError {
     /// The broker answered with a Kafka error code.
-    #[error("{0}")]
+    #[error(transparent)]
     Kafka(#[from] KafkaError),
     /// A socket could not be opened, read or written.
     #[error("NETWORK_EXCEPTION: {context}: {source}")]
