@@ -42,12 +42,15 @@ enum Commands {
     ProducerPerfTest(commands::producer_perf_test::Args),
     /// Measure consumer throughput (kafka-consumer-perf-test.sh).
     ConsumerPerfTest(commands::consumer_perf_test::Args),
+    /// Start a broker from a Kafka server.properties file
+    /// (kafka-server-start.sh).
+    Server(commands::server::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let stdout = io::stdout();
-    let mut out = io::BufWriter::new(stdout.lock());
+    // Not `stdout().lock()`: `weir server` runs threads that may print.
+    let mut out = io::BufWriter::new(io::stdout());
     let result = match cli.command {
         Commands::DumpLog(args) => commands::dump_log::run(&args, &mut out),
         Commands::Topics(args) => commands::topics::run(&args, &mut out),
@@ -55,6 +58,7 @@ fn main() -> ExitCode {
         Commands::ConsoleConsumer(args) => commands::console_consumer::run(&args, &mut out),
         Commands::ProducerPerfTest(args) => commands::producer_perf_test::run(&args, &mut out),
         Commands::ConsumerPerfTest(args) => commands::consumer_perf_test::run(&args, &mut out),
+        Commands::Server(args) => commands::server::run(&args),
     };
     let result = result.and_then(|()| out.flush().map_err(anyhow::Error::from));
     match result {

@@ -7,3 +7,4 @@ pub mod consumer_perf_test;
 pub mod producer_perf_test;
 pub mod tool_support;
 pub mod topics;
+pub mod server;
