@@ -1,10 +1,10 @@
 //! One module per `weir` subcommand.
 
-pub mod dump_log;
 pub mod console_consumer;
 pub mod console_producer;
 pub mod consumer_perf_test;
+pub mod dump_log;
 pub mod producer_perf_test;
+pub mod server;
 pub mod tool_support;
 pub mod topics;
-pub mod server;
