@@ -78,6 +78,14 @@ pub struct Broker {
     background: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
+fn apply_config(log: &mut weir_storage::log::Log, config: LogConfig, tp: &TopicPartition) {
+    if *log.config() != config {
+        if let Err(e) = log.set_config(config) {
+            tracing::warn!(partition = %tp, "cannot apply topic config: {e}");
+        }
+    }
+}
+
 /// Wall-clock milliseconds (the shell reads the clock; the core never does).
 pub fn now_ms() -> i64 {
     SystemTime::now()
@@ -267,12 +275,16 @@ impl Broker {
             }
         }
         for (tp, (topic_id, epoch)) in wanted {
+            let config = self.topic_log_config(&image, &tp.topic);
             let current = partitions.get(&tp);
-            if current.is_some_and(|p| p.topic_id == topic_id && p.leader_epoch() == epoch) {
+            if let Some(p) = current.filter(|p| p.topic_id == topic_id && p.leader_epoch() == epoch) {
+                p.with_log(|log| apply_config(log, config, &tp));
                 continue;
             }
-            let config = self.topic_log_config(&image, &tp.topic);
             let log = self.logs.get_or_create(tp.clone(), config, now_ms())?;
+            // A log loaded at start carries the broker defaults; topic
+            // overrides come from the metadata image.
+            apply_config(&mut log.lock().unwrap_or_else(|p| p.into_inner()), config, &tp);
             let partition = Partition::new(tp.clone(), topic_id, epoch, log, now_ms())?;
             partitions.insert(tp, partition);
         }

@@ -212,7 +212,8 @@ mod tests {
         let (mut log, _) = open(&fs);
         log.append(&[vec![1], vec![2]]).unwrap();
         let path = Path::new("/meta").join(METADATA_LOG_FILE);
-        mem.corrupt_byte(&path, 12, 0x01).unwrap();
+        // Byte 3 is in the first line's CRC field.
+        mem.corrupt_byte(&path, 3, 0x01).unwrap();
         let err = MetadataLog::<Vec<u32>>::open(&fs, Path::new("/meta")).unwrap_err();
         assert!(
             matches!(err, MetadataStoreError::Corrupt { line: 1, .. }),

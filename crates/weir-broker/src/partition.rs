@@ -137,7 +137,7 @@ impl Partition {
         let headers = producer_headers(records)?;
         let mut log = self.lock();
         let mut producers = lock(&self.producers);
-        if let Some(dup) = check_producers(&producers, &headers)? {
+        if let Some(dup) = check_producers(&producers, &headers, log.log_end_offset().0, now_ms)? {
             return Ok(Appended {
                 base_offset: dup,
                 log_start_offset: log.log_start_offset().0,
@@ -227,33 +227,40 @@ fn producer_headers(records: &[u8]) -> Result<Vec<BatchHeader>, PartitionError> 
 }
 
 /// Idempotence (KIP-98): a retried batch already in the log is answered
-/// with its original base offset instead of being written twice.
+/// with its original base offset instead of being written twice. Several
+/// batches of one request are checked in order against a copy of the
+/// state that already holds the earlier ones (their offsets are known in
+/// advance: the log assigns them from its end), so a producer may send
+/// consecutive batches together.
 fn check_producers(
     producers: &ProducerStateManager,
     headers: &[BatchHeader],
+    log_end_offset: i64,
+    now_ms: i64,
 ) -> Result<Option<i64>, PartitionError> {
-    let mut duplicate = None;
+    let to_error = |e: weir_core::producer_state::ProducerError| PartitionError {
+        code: e.error_code(),
+        message: e.to_string(),
+    };
+    if let [header] = headers {
+        return match producers.check(header).map_err(to_error)? {
+            BatchCheck::Append => Ok(None),
+            BatchCheck::Duplicate { first_offset, .. } => Ok(Some(first_offset.0)),
+        };
+    }
+    let mut planned = producers.clone();
+    let mut next_offset = log_end_offset;
     for header in headers {
-        match producers.check(header) {
-            Ok(BatchCheck::Append) => {}
-            Ok(BatchCheck::Duplicate { first_offset, .. }) => {
-                duplicate.get_or_insert(first_offset.0);
-            }
-            Err(e) => {
-                return Err(PartitionError {
-                    code: e.error_code(),
-                    message: e.to_string(),
-                })
-            }
+        if let BatchCheck::Duplicate { .. } = planned.check(header).map_err(to_error)? {
+            return Err(PartitionError::new(
+                ResponseError::InvalidRecord,
+                "a duplicate batch must be retried on its own",
+            ));
         }
+        planned.update(header, Offset(next_offset), now_ms);
+        next_offset += i64::from(header.last_offset_delta) + 1;
     }
-    if duplicate.is_some() && headers.len() > 1 {
-        return Err(PartitionError::new(
-            ResponseError::InvalidRecord,
-            "a duplicate batch must be retried on its own",
-        ));
-    }
-    Ok(duplicate)
+    Ok(None)
 }
 
 /// Record the written batches (their offsets now assigned) in the
@@ -282,4 +289,153 @@ fn rebuild_producers(log: &Log, now_ms: i64) -> Result<ProducerStateManager, Log
         }
     }
     Ok(producers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    use std::path::Path;
+    use weir_storage::log::LogConfig;
+    use weir_storage::memfs::MemFs;
+
+    fn batch(producer_id: i64, first_sequence: i32, count: i32) -> Vec<u8> {
+        let records: Vec<Record> = (0..count)
+            .map(|i| Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: 0,
+                producer_id,
+                producer_epoch: if producer_id >= 0 { 0 } else { -1 },
+                timestamp_type: TimestampType::Creation,
+                offset: i64::from(i),
+                sequence: if producer_id >= 0 {
+                    first_sequence + i
+                } else {
+                    -1
+                },
+                timestamp: 1_700_000_000_000,
+                key: None,
+                value: Some(Bytes::from(format!("v{i}"))),
+                headers: Default::default(),
+            })
+            .collect();
+        let mut buf = BytesMut::new();
+        let options = RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        };
+        RecordBatchEncoder::encode(&mut buf, &records, &options).expect("encode");
+        buf.to_vec()
+    }
+
+    fn partition() -> Arc<Partition> {
+        let fs: weir_storage::Fs = MemFs::new();
+        let log =
+            Log::open(fs, Path::new("/d/t-0"), LogConfig::default(), Offset(0), 0).expect("open");
+        Partition::new(
+            TopicPartition::new("t", 0),
+            Uuid::nil(),
+            LeaderEpoch(3),
+            Arc::new(Mutex::new(log)),
+            0,
+        )
+        .expect("partition")
+    }
+
+    #[test]
+    fn appends_assign_offsets_and_move_the_high_watermark() {
+        let p = partition();
+        assert_eq!(
+            p.append_as_leader(&batch(-1, 0, 5), 0).unwrap().base_offset,
+            0
+        );
+        assert_eq!(
+            p.append_as_leader(&batch(-1, 0, 3), 0).unwrap().base_offset,
+            5
+        );
+        assert_eq!(p.high_watermark(), 8);
+        let read = p.read(5, 1 << 20, false).unwrap();
+        let headers: Vec<_> = BatchIter::validating(&read.records)
+            .map(|b| b.header)
+            .collect();
+        let summary: Vec<_> = headers
+            .iter()
+            .map(|h| (h.base_offset, h.last_offset(), h.partition_leader_epoch))
+            .collect();
+        // The encoder writes one batch per record when there are no
+        // producer sequences; the read hands them out whole and in order.
+        assert_eq!(summary, vec![(5, 5, 3), (6, 6, 3), (7, 7, 3)]);
+    }
+
+    #[test]
+    fn idempotent_retries_are_answered_with_the_original_offset() {
+        let p = partition();
+        let first = batch(7, 0, 5);
+        assert_eq!(p.append_as_leader(&first, 0).unwrap().base_offset, 0);
+        assert_eq!(
+            p.append_as_leader(&first, 0).unwrap().base_offset,
+            0,
+            "duplicate"
+        );
+        assert_eq!(p.offsets().1, 5, "the duplicate was not written");
+        assert_eq!(
+            p.append_as_leader(&batch(7, 5, 2), 0).unwrap().base_offset,
+            5
+        );
+        let gap = p.append_as_leader(&batch(7, 20, 1), 0).unwrap_err();
+        assert_eq!(gap.code, ResponseError::OutOfOrderSequenceNumber.code());
+        assert_eq!(p.offsets().1, 7);
+    }
+
+    #[test]
+    fn consecutive_batches_of_one_producer_in_one_request_are_accepted() {
+        let p = partition();
+        let mut two = batch(9, 0, 3);
+        two.extend_from_slice(&batch(9, 3, 2));
+        assert_eq!(p.append_as_leader(&two, 0).unwrap().base_offset, 0);
+        assert_eq!(p.offsets().1, 5);
+        assert_eq!(
+            p.append_as_leader(&batch(9, 5, 1), 0).unwrap().base_offset,
+            5
+        );
+    }
+
+    #[test]
+    fn producer_state_is_rebuilt_from_the_log_on_takeover() {
+        let fs: weir_storage::Fs = MemFs::new();
+        let dir = Path::new("/d/t-0");
+        let mut log = Log::open(fs.clone(), dir, LogConfig::default(), Offset(0), 0).unwrap();
+        log.append(&mut batch(4, 0, 2), LeaderEpoch(0), 0).unwrap();
+        let p = Partition::new(
+            TopicPartition::new("t", 0),
+            Uuid::nil(),
+            LeaderEpoch(1),
+            Arc::new(Mutex::new(log)),
+            0,
+        )
+        .unwrap();
+        assert_eq!(
+            p.append_as_leader(&batch(4, 0, 2), 0).unwrap().base_offset,
+            0,
+            "duplicate"
+        );
+        assert_eq!(p.offsets().1, 2);
+    }
+
+    #[test]
+    fn corrupt_batches_are_refused_and_nothing_is_written() {
+        let p = partition();
+        let mut bad = batch(-1, 0, 2);
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        assert_eq!(
+            p.append_as_leader(&bad, 0).unwrap_err().code,
+            ResponseError::CorruptMessage.code()
+        );
+        assert_eq!(p.offsets(), (0, 0));
+    }
 }

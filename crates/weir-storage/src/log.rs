@@ -197,6 +197,18 @@ impl Log {
         &self.config
     }
 
+    /// Change the settings (a topic config change, or topic overrides
+    /// applied to a log the log manager opened with broker defaults), as
+    /// Kafka's `UnifiedLog.updateConfig`. Roll, retention and flush rules
+    /// use the new values at once; index limits apply from the next
+    /// segment on, because existing index files keep the interval they
+    /// were written with.
+    pub fn set_config(&mut self, config: LogConfig) -> Result<(), LogError> {
+        config.validate()?;
+        self.config = config;
+        Ok(())
+    }
+
     /// The offset the next appended record gets (LEO).
     pub fn log_end_offset(&self) -> Offset {
         self.active().next_offset()
