@@ -11,6 +11,8 @@
 //! behind the same `commit`.
 
 use crate::config::BrokerConfig;
+use crate::group_coordinator::{GroupCoordinatorHandle, OFFSETS_DIR};
+use weir_core::group::GroupConfig;
 use crate::log_manager::LogManager;
 use crate::metadata_store::MetadataLog;
 use crate::partition::Partition;
@@ -76,6 +78,7 @@ pub struct Broker {
     partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
     producer_ids: tokio::sync::Mutex<ProducerIds>,
     background: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    groups: Arc<GroupCoordinatorHandle>,
 }
 
 fn apply_config(log: &mut weir_storage::log::Log, config: LogConfig, tp: &TopicPartition) {
@@ -110,6 +113,13 @@ impl Broker {
                 .apply(record)
                 .map_err(|e| anyhow::anyhow!("{}: replaying metadata: {e}", meta_dir.display()))?;
         }
+        let groups = GroupCoordinatorHandle::new(
+            config.log_dirs[0].join(OFFSETS_DIR),
+            GroupConfig {
+                initial_rebalance_delay_ms: config.group_initial_rebalance_delay_ms,
+                ..Default::default()
+            },
+        )?;
         let broker = Arc::new(Broker {
             config,
             cluster_id,
@@ -119,11 +129,17 @@ impl Broker {
             partitions: RwLock::new(HashMap::new()),
             producer_ids: tokio::sync::Mutex::new(ProducerIds::default()),
             background: Mutex::new(Vec::new()),
+            groups,
         });
         broker.register().await?;
         broker.reconcile()?;
         broker.start_background();
         Ok(broker)
+    }
+
+    /// The consumer-group coordinator (this node coordinates every group).
+    pub fn groups(&self) -> &Arc<GroupCoordinatorHandle> {
+        &self.groups
     }
 
     /// The configuration.
@@ -445,6 +461,7 @@ impl Broker {
     /// Clean shutdown: stop background work, flush every log, write the
     /// checkpoints (high watermarks included).
     pub async fn shutdown(&self) -> anyhow::Result<()> {
+        self.groups.shutdown().await;
         for task in self
             .background
             .lock()

@@ -24,6 +24,7 @@ pub mod broker;
 pub mod config;
 pub mod connection;
 pub mod frame;
+pub mod group_coordinator;
 pub mod guard;
 pub mod log_manager;
 pub mod metadata_store;

@@ -45,6 +45,9 @@ pub type SharedLog = Arc<Mutex<Log>>;
 
 /// The directory of KRaft's metadata log (owned by the Raft storage).
 const METADATA_PARTITION_DIR: &str = "__cluster_metadata-0";
+/// Directories other parts of the broker keep in a log dir: the
+/// single-node metadata log and the consumer-group offsets.
+const BROKER_OWNED_DIRS: [&str; 2] = ["weir_metadata", "__weir_group_offsets"];
 /// Suffix of a partition dir being deleted (Kafka's `-delete`).
 const DELETE_SUFFIX: &str = "-delete";
 /// Suffixes of Kafka partition dirs Weir does not load.
@@ -749,7 +752,7 @@ fn partition_dir(fs: &Fs, path: &Path) -> Result<Option<TopicPartition>, LogMana
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or_default();
-    if name == METADATA_PARTITION_DIR {
+    if name == METADATA_PARTITION_DIR || BROKER_OWNED_DIRS.contains(&name) {
         return Ok(None);
     }
     if name.ends_with(DELETE_SUFFIX) {

@@ -8,13 +8,22 @@ pub mod create_topics;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
+pub mod describe_groups;
 pub mod fetch;
+pub mod find_coordinator;
+pub mod heartbeat;
 pub mod incremental_alter_configs;
 pub mod init_producer_id;
+pub mod join_group;
+pub mod leave_group;
+pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_commit;
+pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
+pub mod sync_group;
 
 use crate::broker::Broker;
 use crate::frame::Request;
@@ -56,6 +65,23 @@ pub async fn dispatch(broker: &Arc<Broker>, request: Request) -> Outcome {
         RequestKind::IncrementalAlterConfigs(req) => {
             incremental_alter_configs::handle(broker, req, version).await
         }
+        RequestKind::FindCoordinator(req) => find_coordinator::handle(broker, req, version).await,
+        RequestKind::JoinGroup(req) => {
+            let client_id = request
+                .header
+                .client_id
+                .as_deref()
+                .unwrap_or_default()
+                .to_string();
+            join_group::handle_with_client(broker, req, version, &client_id, "").await
+        }
+        RequestKind::SyncGroup(req) => sync_group::handle(broker, req, version).await,
+        RequestKind::Heartbeat(req) => heartbeat::handle(broker, req, version).await,
+        RequestKind::LeaveGroup(req) => leave_group::handle(broker, req, version).await,
+        RequestKind::OffsetCommit(req) => offset_commit::handle(broker, req, version).await,
+        RequestKind::OffsetFetch(req) => offset_fetch::handle(broker, req, version).await,
+        RequestKind::ListGroups(req) => list_groups::handle(broker, req, version).await,
+        RequestKind::DescribeGroups(req) => describe_groups::handle(broker, req, version).await,
         RequestKind::Produce(req) => produce::handle(broker, req, version).await,
         RequestKind::Fetch(req) => fetch::handle(broker, req, version).await,
         RequestKind::ListOffsets(req) => list_offsets::handle(broker, req, version).await,
