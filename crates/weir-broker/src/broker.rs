@@ -12,7 +12,6 @@
 
 use crate::config::BrokerConfig;
 use crate::group_coordinator::{GroupCoordinatorHandle, OFFSETS_DIR};
-use weir_core::group::GroupConfig;
 use crate::log_manager::LogManager;
 use crate::metadata_store::MetadataLog;
 use crate::partition::Partition;
@@ -22,6 +21,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use uuid::Uuid;
+use weir_core::group::GroupConfig;
 use weir_core::metadata::{
     plan_create_topic, plan_producer_id_block, ConfigResource, Endpoint, MetadataImage,
     MetadataRecord, NewTopic, PlanError, TopicDefaults, PRODUCER_ID_BLOCK_SIZE,
@@ -293,14 +293,19 @@ impl Broker {
         for (tp, (topic_id, epoch)) in wanted {
             let config = self.topic_log_config(&image, &tp.topic);
             let current = partitions.get(&tp);
-            if let Some(p) = current.filter(|p| p.topic_id == topic_id && p.leader_epoch() == epoch) {
+            if let Some(p) = current.filter(|p| p.topic_id == topic_id && p.leader_epoch() == epoch)
+            {
                 p.with_log(|log| apply_config(log, config, &tp));
                 continue;
             }
             let log = self.logs.get_or_create(tp.clone(), config, now_ms())?;
             // A log loaded at start carries the broker defaults; topic
             // overrides come from the metadata image.
-            apply_config(&mut log.lock().unwrap_or_else(|p| p.into_inner()), config, &tp);
+            apply_config(
+                &mut log.lock().unwrap_or_else(|p| p.into_inner()),
+                config,
+                &tp,
+            );
             let partition = Partition::new(tp.clone(), topic_id, epoch, log, now_ms())?;
             partitions.insert(tp, partition);
         }

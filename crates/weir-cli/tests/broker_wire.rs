@@ -11,7 +11,8 @@ use std::time::Duration;
 
 fn connect(server: &Server) -> TcpStream {
     let s = TcpStream::connect(server.addr()).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
     s
 }
 
@@ -20,7 +21,10 @@ fn assert_closed(mut s: TcpStream) {
     let mut buf = [0u8; 64];
     match s.read(&mut buf) {
         Ok(0) => {}
-        Ok(n) => panic!("expected the broker to close, got {n} bytes: {:?}", &buf[..n]),
+        Ok(n) => panic!(
+            "expected the broker to close, got {n} bytes: {:?}",
+            &buf[..n]
+        ),
         Err(e) => assert!(
             matches!(
                 e.kind(),
@@ -35,7 +39,11 @@ fn assert_still_serving(server: &mut Server) {
     let mut s = connect(server);
     let response = api_versions_round_trip(&mut s).expect("broker still serves");
     assert_eq!(&response[..4], &7i32.to_be_bytes(), "correlation id");
-    assert!(server.is_running(), "broker process died: {}", server.log_text());
+    assert!(
+        server.is_running(),
+        "broker process died: {}",
+        server.log_text()
+    );
 }
 
 fn i16_at(b: &[u8], at: usize) -> i16 {
@@ -58,7 +66,10 @@ fn api_versions_v0_lists_produce_and_fetch() {
         })
         .collect();
     assert!(keys.contains(&(0, 3, 11)), "Produce 3..=11 in {keys:?}");
-    assert!(keys.iter().any(|k| k.0 == 1 && k.1 == 4), "Fetch in {keys:?}");
+    assert!(
+        keys.iter().any(|k| k.0 == 1 && k.1 == 4),
+        "Fetch in {keys:?}"
+    );
     assert!(keys.iter().any(|k| k.0 == 18), "ApiVersions in {keys:?}");
 }
 
@@ -92,7 +103,10 @@ fn bad_frames_close_the_connection_and_the_broker_keeps_serving() {
     };
     let frames: Vec<(&str, Vec<u8>)> = vec![
         ("negative length", (-1i32).to_be_bytes().to_vec()),
-        ("length above the limit", (2_000_000i32).to_be_bytes().to_vec()),
+        (
+            "length above the limit",
+            (2_000_000i32).to_be_bytes().to_vec(),
+        ),
         ("3-byte frame", [0, 0, 0, 3, 0, 18, 0].to_vec()),
         ("empty frame", [0, 0, 0, 0].to_vec()),
         ("unknown api key", {
@@ -116,7 +130,8 @@ fn bad_frames_close_the_connection_and_the_broker_keeps_serving() {
     ];
     for (what, bytes) in frames {
         let mut s = connect(&server);
-        s.write_all(&bytes).unwrap_or_else(|e| panic!("{what}: {e}"));
+        s.write_all(&bytes)
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
         assert_closed(s);
         assert_still_serving(&mut server);
     }

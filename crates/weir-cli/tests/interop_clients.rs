@@ -51,7 +51,10 @@ fn kcat_metadata_produce_and_consume_10000_keyed_records_with_headers() {
         .map(|i| format!("key-{i}:value-{i}-{}\n", "z".repeat(i % 40)))
         .collect();
     let mut producer = Command::new("kcat")
-        .args(["-b", &bootstrap, "-P", "-t", "kcat-t", "-p", "0", "-K:", "-H", "src=kcat", "-z", "snappy"])
+        .args([
+            "-b", &bootstrap, "-P", "-t", "kcat-t", "-p", "0", "-K:", "-H", "src=kcat", "-z",
+            "snappy",
+        ])
         .stdin(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -63,10 +66,24 @@ fn kcat_metadata_produce_and_consume_10000_keyed_records_with_headers() {
         .write_all(input.as_bytes())
         .expect("feed kcat");
     let out = producer.wait_with_output().expect("kcat -P");
-    assert!(out.status.success(), "kcat -P: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "kcat -P: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let out = run(Command::new("kcat").args([
-        "-b", &bootstrap, "-C", "-t", "kcat-t", "-o", "beginning", "-e", "-q", "-f", "%k:%s|%h|%o\n",
+        "-b",
+        &bootstrap,
+        "-C",
+        "-t",
+        "kcat-t",
+        "-o",
+        "beginning",
+        "-e",
+        "-q",
+        "-f",
+        "%k:%s|%h|%o\n",
     ]));
     let got = String::from_utf8(out.stdout).expect("utf-8");
     let expected: String = input
@@ -79,11 +96,18 @@ fn kcat_metadata_produce_and_consume_10000_keyed_records_with_headers() {
     let out = run(Command::new("kcat").args(["-b", &bootstrap, "-L", "-t", "kcat-t"]));
     let listing = String::from_utf8_lossy(&out.stdout);
     assert!(listing.contains("broker 1 at 127.0.0.1"), "{listing}");
-    assert!(listing.contains("partition 0, leader 1, replicas: 1, isrs: 1"), "{listing}");
+    assert!(
+        listing.contains("partition 0, leader 1, replicas: 1, isrs: 1"),
+        "{listing}"
+    );
 }
 
 fn python_roundtrip(client: &str) {
-    let module = if client == "kafka-python" { "kafka" } else { "confluent_kafka" };
+    let module = if client == "kafka-python" {
+        "kafka"
+    } else {
+        "confluent_kafka"
+    };
     require("python3", &["-c", &format!("import {module}")]);
     let server = Server::start(&[]);
     let out = run(Command::new("python3")
@@ -92,7 +116,10 @@ fn python_roundtrip(client: &str) {
         .arg(client));
     let report = String::from_utf8_lossy(&out.stdout);
     for codec in ["none", "gzip", "snappy", "lz4", "zstd"] {
-        assert!(report.contains(&format!("{client} {codec}: 2000 records OK")), "{report}");
+        assert!(
+            report.contains(&format!("{client} {codec}: 2000 records OK")),
+            "{report}"
+        );
     }
 }
 

@@ -15,7 +15,9 @@ fn interop_dir() -> PathBuf {
 }
 
 fn run_ok(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e} (run `bash .ci/run` to install the clients)"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e} (run `bash .ci/run` to install the clients)"));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
@@ -33,15 +35,27 @@ fn kafkajs_produces_and_consumes_in_a_group_and_resumes_from_commits() {
         "kafkajs is not installed in tests/interop/js; run `bash .ci/run`"
     );
     let server = Server::start(&[]);
-    let out = run_ok(Command::new("node").arg(js.join("roundtrip.js")).arg(server.bootstrap()));
+    let out = run_ok(
+        Command::new("node")
+            .arg(js.join("roundtrip.js"))
+            .arg(server.bootstrap()),
+    );
     assert!(out.contains("kafkajs: 500 then 50 messages OK"), "{out}");
 }
 
 fn python_group(client: &str) {
     let server = Server::start(&[]);
     let script = interop_dir().join("python/group_consume.py");
-    let out = run_ok(Command::new("python3").arg(script).arg(server.bootstrap()).arg(client));
-    assert!(out.contains(&format!("{client} group:")) && out.contains("resumed 40 OK"), "{out}");
+    let out = run_ok(
+        Command::new("python3")
+            .arg(script)
+            .arg(server.bootstrap())
+            .arg(client),
+    );
+    assert!(
+        out.contains(&format!("{client} group:")) && out.contains("resumed 40 OK"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -62,12 +76,26 @@ fn committed_offsets_survive_a_broker_kill() {
         let input: String = range.map(|i| format!("v{i}\n")).collect();
         let file = scratch.join("input.txt");
         std::fs::write(&file, input).expect("write input");
-        run_ok(Command::new("kcat").args(["-b", bootstrap, "-P", "-t", "g", "-l"]).arg(&file));
+        run_ok(
+            Command::new("kcat")
+                .args(["-b", bootstrap, "-P", "-t", "g", "-l"])
+                .arg(&file),
+        );
     };
     let consume = |bootstrap: &str| -> Vec<String> {
         // -G: balanced consumer in group "kg"; -e exits at the end.
         let out = run_ok(Command::new("kcat").args([
-            "-b", bootstrap, "-G", "kg", "-X", "auto.offset.reset=earliest", "-e", "-q", "-f", "%s\n", "g",
+            "-b",
+            bootstrap,
+            "-G",
+            "kg",
+            "-X",
+            "auto.offset.reset=earliest",
+            "-e",
+            "-q",
+            "-f",
+            "%s\n",
+            "g",
         ]));
         out.lines().map(str::to_string).collect()
     };
@@ -78,5 +106,8 @@ fn committed_offsets_survive_a_broker_kill() {
     produce(&server.bootstrap(), 100..130);
     let resumed = consume(&server.bootstrap());
     let expected: Vec<String> = (100..130).map(|i| format!("v{i}")).collect();
-    assert_eq!(resumed, expected, "kcat -G resumed from the committed offset");
+    assert_eq!(
+        resumed, expected,
+        "kcat -G resumed from the committed offset"
+    );
 }

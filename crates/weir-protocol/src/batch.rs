@@ -524,7 +524,10 @@ mod tests {
         buf.extend_from_slice(&b);
         buf.extend_from_slice(&b[..20]);
         let mut it = BatchIter::validating(&buf);
-        let got: Vec<_> = it.by_ref().map(|r| (r.position, r.header.base_offset)).collect();
+        let got: Vec<_> = it
+            .by_ref()
+            .map(|r| (r.position, r.header.base_offset))
+            .collect();
         assert_eq!(got, vec![(0, 0), (a.len(), 1)]);
         assert_eq!(it.position(), a.len() + b.len());
         assert!(matches!(

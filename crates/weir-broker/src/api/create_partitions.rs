@@ -12,7 +12,11 @@ use uuid::Uuid;
 use weir_core::metadata::plan_create_partitions;
 
 /// Handle a CreatePartitions request.
-pub async fn handle(broker: &Arc<Broker>, request: CreatePartitionsRequest, _version: i16) -> Outcome {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    request: CreatePartitionsRequest,
+    _version: i16,
+) -> Outcome {
     let mut results = Vec::with_capacity(request.topics.len());
     for topic in &request.topics {
         results.push(grow(broker, topic, request.validate_only).await);
@@ -20,16 +24,24 @@ pub async fn handle(broker: &Arc<Broker>, request: CreatePartitionsRequest, _ver
     Outcome::respond(CreatePartitionsResponse::default().with_results(results))
 }
 
-async fn grow(broker: &Broker, topic: &CreatePartitionsTopic, validate_only: bool) -> CreatePartitionsTopicResult {
+async fn grow(
+    broker: &Broker,
+    topic: &CreatePartitionsTopic,
+    validate_only: bool,
+) -> CreatePartitionsTopicResult {
     let name = topic.name.0.as_str();
-    let assignment: Option<Vec<Vec<i32>>> = topic
-        .assignments
-        .as_ref()
-        .map(|a| a.iter().map(|p| p.broker_ids.iter().map(|b| b.0).collect()).collect());
+    let assignment: Option<Vec<Vec<i32>>> = topic.assignments.as_ref().map(|a| {
+        a.iter()
+            .map(|p| p.broker_ids.iter().map(|b| b.0).collect())
+            .collect()
+    });
     let start = (Uuid::new_v4().as_u128() % 1_000_003) as usize;
-    let plan = |image: &_| plan_create_partitions(image, name, topic.count, assignment.as_deref(), start);
+    let plan =
+        |image: &_| plan_create_partitions(image, name, topic.count, assignment.as_deref(), start);
     let result = if validate_only {
-        plan(&broker.image()).map(|_| ()).map_err(crate::broker::CommitError::from)
+        plan(&broker.image())
+            .map(|_| ())
+            .map_err(crate::broker::CommitError::from)
     } else {
         broker.commit_with(plan).await.map(|_| ())
     };

@@ -17,7 +17,12 @@ pub async fn handle(broker: &Arc<Broker>, request: DeleteTopicsRequest, version:
         request
             .topics
             .iter()
-            .map(|t| (t.name.as_ref().map(|n| n.0.as_str().to_string()), t.topic_id))
+            .map(|t| {
+                (
+                    t.name.as_ref().map(|n| n.0.as_str().to_string()),
+                    t.topic_id,
+                )
+            })
             .collect()
     } else {
         request
@@ -35,8 +40,16 @@ pub async fn handle(broker: &Arc<Broker>, request: DeleteTopicsRequest, version:
 
 async fn delete_one(broker: &Broker, name: Option<String>, id: Uuid) -> DeletableTopicResult {
     let result = match &name {
-        Some(name) => broker.commit_with(|image| plan_delete_topic(image, name)).await,
-        None => broker.commit_with(|image| plan_delete_topic_by_id(image, id)).await,
+        Some(name) => {
+            broker
+                .commit_with(|image| plan_delete_topic(image, name))
+                .await
+        }
+        None => {
+            broker
+                .commit_with(|image| plan_delete_topic_by_id(image, id))
+                .await
+        }
     };
     let resolved_id = match &name {
         Some(n) if id.is_nil() => broker.topic_id(n).unwrap_or(id),

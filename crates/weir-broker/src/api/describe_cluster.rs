@@ -9,7 +9,11 @@ use kafka_protocol::protocol::StrBytes;
 use std::sync::Arc;
 
 /// Handle a DescribeCluster request.
-pub async fn handle(broker: &Arc<Broker>, request: DescribeClusterRequest, _version: i16) -> Outcome {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    request: DescribeClusterRequest,
+    _version: i16,
+) -> Outcome {
     let image = broker.image();
     let listener = broker
         .config()

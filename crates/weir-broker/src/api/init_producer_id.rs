@@ -13,7 +13,11 @@ use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, Pr
 use std::sync::Arc;
 
 /// Handle an InitProducerId request.
-pub async fn handle(broker: &Arc<Broker>, request: InitProducerIdRequest, _version: i16) -> Outcome {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    request: InitProducerIdRequest,
+    _version: i16,
+) -> Outcome {
     let response = InitProducerIdResponse::default()
         .with_producer_id(ProducerId(-1))
         .with_producer_epoch(-1);
@@ -29,7 +33,11 @@ pub async fn handle(broker: &Arc<Broker>, request: InitProducerIdRequest, _versi
         );
     }
     match broker.next_producer_id().await {
-        Ok(id) => Outcome::respond(response.with_producer_id(ProducerId(id)).with_producer_epoch(0)),
+        Ok(id) => Outcome::respond(
+            response
+                .with_producer_id(ProducerId(id))
+                .with_producer_epoch(0),
+        ),
         Err(e) => {
             tracing::warn!("allocating a producer id: {e}");
             Outcome::respond(response.with_error_code(e.error_code()))

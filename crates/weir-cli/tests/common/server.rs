@@ -29,7 +29,12 @@ pub fn free_port() -> u16 {
 }
 
 /// A Kafka 4 style single-node KRaft `server.properties`.
-pub fn single_node_properties(port: u16, controller_port: u16, log_dir: &Path, extra: &[&str]) -> String {
+pub fn single_node_properties(
+    port: u16,
+    controller_port: u16,
+    log_dir: &Path,
+    extra: &[&str],
+) -> String {
     let mut s = format!(
         "process.roles=broker,controller\n\
          node.id=1\n\
@@ -113,7 +118,10 @@ impl Server {
         while Instant::now() < deadline {
             if let Some(child) = self.child.as_mut() {
                 if let Ok(Some(status)) = child.try_wait() {
-                    panic!("weir server exited early with {status}: {}", self.log_text());
+                    panic!(
+                        "weir server exited early with {status}: {}",
+                        self.log_text()
+                    );
                 }
             }
             if let Ok(mut s) = TcpStream::connect(self.addr()) {
@@ -129,7 +137,8 @@ impl Server {
 
     /// The server's stdout/stderr so far.
     pub fn log_text(&self) -> String {
-        std::fs::read_to_string(self.dir.join(format!("server-{}.log", self.port))).unwrap_or_default()
+        std::fs::read_to_string(self.dir.join(format!("server-{}.log", self.port)))
+            .unwrap_or_default()
     }
 
     /// SIGKILL the process and reap it.
