@@ -11,11 +11,17 @@ use std::path::PathBuf;
 use weir_broker::guard::schema;
 
 fn main() -> std::io::Result<()> {
-    let dir = PathBuf::from(std::env::args().nth(1).unwrap_or("corpus/decode_request".into()));
+    let dir = PathBuf::from(
+        std::env::args()
+            .nth(1)
+            .unwrap_or("corpus/decode_request".into()),
+    );
     std::fs::create_dir_all(&dir)?;
     let mut written = 0;
     for (api, version) in supported() {
-        let Some(message) = schema::request(api) else { continue };
+        let Some(message) = schema::request(api) else {
+            continue;
+        };
         for seed in 0..4 {
             let body = generate(message, version, &mut SplitMix::new(seed));
             let name = format!("{api:?}-v{version}-{seed}");
