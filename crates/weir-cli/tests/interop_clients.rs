@@ -132,3 +132,17 @@ fn kafka_python_round_trips_every_codec_with_idempotence() {
 fn confluent_kafka_round_trips_every_codec_with_idempotence() {
     python_roundtrip("confluent-kafka");
 }
+
+#[test]
+fn kafka_python_admin_creates_describes_alters_and_deletes_topics() {
+    require("python3", &["-c", "import kafka"]);
+    let server = Server::start(&[]);
+    let out = run(Command::new("python3")
+        .arg(interop_script("admin_roundtrip.py"))
+        .arg(server.bootstrap()));
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        report.contains("kafka-python admin: create/list/describe/alter/partitions/delete OK"),
+        "{report}"
+    );
+}

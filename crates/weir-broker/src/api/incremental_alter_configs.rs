@@ -175,7 +175,7 @@ fn broker_refusal(name: &str, node_id: i32) -> ResourceError {
     )
 }
 
-fn plan_error(e: PlanError) -> ResourceError {
+pub fn plan_error(e: PlanError) -> ResourceError {
     ResourceError {
         code: e.error_code(),
         message: Some(e.message().to_string()),

@@ -2,6 +2,7 @@
 //! request to its handler, and one handler file per API (as mini-redis has
 //! one file per command).
 
+pub mod alter_configs;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
@@ -82,6 +83,7 @@ pub async fn dispatch(broker: &Arc<Broker>, request: Request) -> Outcome {
         RequestKind::OffsetFetch(req) => offset_fetch::handle(broker, req, version).await,
         RequestKind::ListGroups(req) => list_groups::handle(broker, req, version).await,
         RequestKind::DescribeGroups(req) => describe_groups::handle(broker, req, version).await,
+        RequestKind::AlterConfigs(req) => alter_configs::handle(broker, req, version).await,
         RequestKind::Produce(req) => produce::handle(broker, req, version).await,
         RequestKind::Fetch(req) => fetch::handle(broker, req, version).await,
         RequestKind::ListOffsets(req) => list_offsets::handle(broker, req, version).await,
@@ -123,6 +125,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::OffsetForLeaderEpoch, 2, 4),
     (ApiKey::DescribeConfigs, 1, 4),
     (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::AlterConfigs, 0, 2),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::DescribeCluster, 0, 1),
 ];

@@ -589,6 +589,22 @@ const INCREMENTAL_ALTER_CONFIGS: Message = msg(
     ],
 );
 
+const LEGACY_ALTERABLE_CONFIG: &[Field] = &[f("name", String), f("value", String).nullable()];
+const LEGACY_ALTER_CONFIGS_RESOURCE: &[Field] = &[
+    f("resource_type", Int8),
+    f("resource_name", String),
+    f("configs", Array(&Struct(LEGACY_ALTERABLE_CONFIG))),
+];
+const ALTER_CONFIGS: Message = msg(
+    "AlterConfigsRequest",
+    (0, 2),
+    2,
+    &[
+        f("resources", Array(&Struct(LEGACY_ALTER_CONFIGS_RESOURCE))),
+        f("validate_only", Bool),
+    ],
+);
+
 const DESCRIBE_CLUSTER: Message = msg(
     "DescribeClusterRequest",
     (0, 2),
@@ -622,6 +638,7 @@ pub const REQUESTS: &[(ApiKey, Message)] = &[
     (ApiKey::OffsetForLeaderEpoch, OFFSET_FOR_LEADER_EPOCH),
     (ApiKey::DescribeConfigs, DESCRIBE_CONFIGS),
     (ApiKey::CreatePartitions, CREATE_PARTITIONS),
+    (ApiKey::AlterConfigs, ALTER_CONFIGS),
     (ApiKey::IncrementalAlterConfigs, INCREMENTAL_ALTER_CONFIGS),
     (ApiKey::DescribeCluster, DESCRIBE_CLUSTER),
 ];

@@ -270,6 +270,7 @@ per_api! {
     OffsetForLeaderEpoch => OffsetForLeaderEpochRequest,
     DescribeConfigs => DescribeConfigsRequest,
     CreatePartitions => CreatePartitionsRequest,
+    AlterConfigs => AlterConfigsRequest,
     IncrementalAlterConfigs => IncrementalAlterConfigsRequest,
     DescribeCluster => DescribeClusterRequest,
 }
