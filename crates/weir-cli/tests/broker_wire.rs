@@ -164,3 +164,35 @@ fn pipelined_requests_are_answered_in_order() {
         assert_eq!(&r[..4], &id.to_be_bytes(), "response {id} out of order");
     }
 }
+
+#[test]
+fn connections_beyond_max_connections_are_closed_and_others_keep_working() {
+    let mut server = Server::start(&["max.connections=2"]);
+    // The readiness probe's connection may hold a slot for a moment.
+    let mut first = served_connection(&server);
+    let mut second = served_connection(&server);
+    api_versions_round_trip(&mut second).expect("second connection served");
+    let third = connect(&server);
+    assert_closed(third);
+    api_versions_round_trip(&mut first).expect("first still served");
+    drop(second);
+    let _fourth = served_connection(&server);
+    assert!(server.is_running());
+}
+
+/// A connection the broker serves, retrying (bounded) while slots free up:
+/// a slot is released once the broker notices a peer's close.
+fn served_connection(server: &Server) -> TcpStream {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut s = connect(server);
+        if api_versions_round_trip(&mut s).is_ok() {
+            return s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no connection slot freed in 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
