@@ -271,9 +271,23 @@ fn record_producers(producers: &mut ProducerStateManager, written: &[u8], now_ms
     }
 }
 
+/// Segments scanned from the end when rebuilding producer state.
+const PRODUCER_SCAN_SEGMENTS: usize = 2;
+
+/// Rebuild idempotent-producer state from the batch headers of the last
+/// [`PRODUCER_SCAN_SEGMENTS`] segments. Kafka reloads it from producer
+/// snapshots; without them, the tail is what matters: a retry is always of
+/// a recent batch, and a producer whose last batch is older is treated as
+/// unknown, which Kafka 4 accepts at any sequence. This bounds start-up
+/// time on large logs.
 fn rebuild_producers(log: &Log, now_ms: i64) -> Result<ProducerStateManager, LogError> {
     let mut producers = ProducerStateManager::new(PRODUCER_ID_EXPIRATION_MS);
-    let mut offset = log.log_start_offset();
+    let bases = log.segment_base_offsets();
+    let from = bases
+        .len()
+        .checked_sub(PRODUCER_SCAN_SEGMENTS)
+        .map_or(log.log_start_offset(), |i| bases[i]);
+    let mut offset = from.max(log.log_start_offset());
     while offset < log.log_end_offset() {
         let chunk = log.read(offset, 1 << 20)?;
         let mut last = None;
