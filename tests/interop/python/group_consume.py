@@ -110,12 +110,23 @@ def main():
     # read. The records are produced once both have joined, so the
     # rebalance that the second join causes cannot replay uncommitted reads.
     results = [None, None]
+    # Both members commit while both are still in the group, and only then
+    # leave: a leave triggers a rebalance, and a commit racing it would be
+    # refused (ILLEGAL_GENERATION / REBALANCE_IN_PROGRESS, as in Kafka).
+    read_done, committed = threading.Barrier(2, timeout=60), threading.Barrier(2, timeout=60)
+
+    errors = []
 
     def member(i):
-        c = consumer()
-        results[i] = read(c, 20)
-        c.commit()
-        c.close()
+        try:
+            c = consumer()
+            results[i] = read(c, 20)
+            read_done.wait()
+            c.commit()
+            committed.wait()
+            c.close()
+        except Exception as e:  # reported below: a thread cannot fail the script
+            errors.append(f"member {i}: {e!r}")
 
     threads = [threading.Thread(target=member, args=(i,)) for i in range(2)]
     for t in threads:
@@ -125,6 +136,8 @@ def main():
     produce(0, FIRST)
     for t in threads:
         t.join()
+    if errors:
+        fail(f"{client}: {errors}")
     seen = results[0] + results[1]
     if sorted(seen) != sorted(b"v%d" % i for i in range(FIRST)):
         fail(f"{client}: the group read {len(seen)} records ({len(set(seen))} distinct), expected {FIRST}")
