@@ -29,4 +29,5 @@ pub mod guard;
 pub mod log_manager;
 pub mod metadata_store;
 pub mod partition;
+pub mod quorum;
 pub mod server;
