@@ -235,9 +235,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let mut inner = self.lock();
         let bytes =
             serde_json::to_vec(vote).map_err(|e| StorageIOError::write_vote(AnyError::new(&e)))?;
-        inner
-            .fs
-            .write_atomic(&inner.dir.join(VOTE_FILE), &bytes)
+        super::blocking_io(|| inner.fs.write_atomic(&inner.dir.join(VOTE_FILE), &bytes))
             .map_err(|e| StorageIOError::write_vote(AnyError::new(&e)))?;
         inner.vote = Some(*vote);
         Ok(())
@@ -259,7 +257,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let mut inner = self.lock();
         let entries: Vec<Entry<TypeConfig>> = entries.into_iter().collect();
         let ops: Vec<LogOp> = entries.iter().cloned().map(LogOp::Entry).collect();
-        match inner.append_ops(&ops) {
+        match super::blocking_io(|| inner.append_ops(&ops)) {
             Ok(()) => {
                 for e in entries {
                     inner.entries.insert(e.log_id.index, e);
@@ -277,8 +275,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn truncate(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError<NodeId>> {
         let mut inner = self.lock();
-        inner
-            .append_ops(&[LogOp::Truncate(log_id.index)])
+        super::blocking_io(|| inner.append_ops(&[LogOp::Truncate(log_id.index)]))
             .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
         inner.entries.split_off(&log_id.index);
         Ok(())
@@ -289,7 +286,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let kept = inner.entries.split_off(&(log_id.index + 1));
         let old = std::mem::replace(&mut inner.entries, kept);
         let old_purged = inner.last_purged.replace(log_id);
-        if let Err(e) = inner.rewrite() {
+        if let Err(e) = super::blocking_io(|| inner.rewrite()) {
             // Put the in-memory state back; the file is unchanged (or the
             // store is now refusing writes).
             let kept = std::mem::take(&mut inner.entries);

@@ -35,6 +35,18 @@ pub use log_store::LogStore;
 pub use network::MAX_FRAME_BYTES;
 pub use state_machine::StateMachine;
 
+/// Run blocking file I/O (writes and fsyncs) from async code: on a
+/// multi-thread runtime the worker hands its other tasks off first, so
+/// heartbeats are not held up behind an fsync.
+pub(crate) fn blocking_io<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
 /// Raft node ids (`node.id` as u64; Kafka's ids are non-negative).
 pub type NodeId = u64;
 

@@ -70,8 +70,15 @@ async fn read_frame<T: for<'de> Deserialize<'de>>(stream: &mut TcpStream) -> std
             "raft frame too large",
         ));
     }
-    let mut buf = vec![0u8; len];
-    stream.read_exact(&mut buf).await?;
+    // Grow with the bytes that arrive, not with the declared length.
+    let mut buf = Vec::with_capacity(len.min(64 * 1024));
+    (&mut *stream)
+        .take(len as u64)
+        .read_to_end(&mut buf)
+        .await?;
+    if buf.len() != len {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
     serde_json::from_slice(&buf)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }

@@ -159,7 +159,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             last_membership: self.membership.clone(),
             snapshot_id,
         };
-        let data = self.shared.save(&meta, &self.image).map_err(|e| {
+        let data = super::blocking_io(|| self.shared.save(&meta, &self.image)).map_err(|e| {
             StorageIOError::write_snapshot(Some(meta.signature()), AnyError::new(&e))
         })?;
         Ok(Snapshot {
@@ -237,7 +237,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let image: MetadataImage = serde_json::from_slice(&data).map_err(|e| {
             StorageIOError::read_snapshot(Some(meta.signature()), AnyError::new(&e))
         })?;
-        self.shared.save(meta, &image).map_err(|e| {
+        super::blocking_io(|| self.shared.save(meta, &image)).map_err(|e| {
             StorageIOError::write_snapshot(Some(meta.signature()), AnyError::new(&e))
         })?;
         self.last_applied = meta.last_log_id;
