@@ -181,6 +181,19 @@ async fn scenario(fs: Fs, root: &Path) {
             q.shutdown().await.unwrap();
         }
     }
+    // One node alone (no quorum) re-applies its committed entries from
+    // its own log: the image is back before any leader is elected.
+    let alone = Quorum::start(voters[1].0, voters.clone(), &dirs[1], fs.clone())
+        .await
+        .unwrap();
+    let alone_nodes = vec![Some(alone)];
+    for (name, value) in [("a", "1"), ("b", "2"), ("d", "4")] {
+        wait_applied(&alone_nodes, name, value).await;
+    }
+    for q in alone_nodes.into_iter().flatten() {
+        q.shutdown().await.unwrap();
+    }
+
     let restarted = Instant::now();
     let mut nodes = Vec::new();
     for ((id, _), dir) in voters.iter().zip(&dirs) {

@@ -64,6 +64,7 @@ async fn append_truncate_purge_and_vote_survive_reopen() {
     assert_eq!(st.last_log_id, Some(log_id(2, 4)));
     assert_eq!(st.last_purged_log_id, None);
 
+    s.save_committed(Some(log_id(2, 4))).await.unwrap();
     s.purge(log_id(1, 2)).await.unwrap();
     s.blocking_append([entry(2, 5)]).await.unwrap();
     drop(s);
@@ -73,6 +74,8 @@ async fn append_truncate_purge_and_vote_survive_reopen() {
     let st = s.get_log_state().await.unwrap();
     assert_eq!(st.last_purged_log_id, Some(log_id(1, 2)));
     assert_eq!(st.last_log_id, Some(log_id(2, 5)));
+    // The committed id survives the purge's rewrite.
+    assert_eq!(s.read_committed().await.unwrap(), Some(log_id(2, 4)));
     // A read of a range answers only what is there.
     let got = s.try_get_log_entries(4..5).await.unwrap();
     assert_eq!(got.len(), 1);

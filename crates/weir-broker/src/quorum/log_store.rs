@@ -39,6 +39,10 @@ enum LogOp {
     Truncate(u64),
     /// Every entry up to and including this log id is purged.
     Purge(LogId<NodeId>),
+    /// The highest committed log id known (written without its own fsync:
+    /// it may lag after a crash, which Raft allows; it lets a restarted
+    /// node re-apply its committed entries before a leader is known).
+    Committed(LogId<NodeId>),
 }
 
 fn frame(op: &LogOp) -> io::Result<Vec<u8>> {
@@ -58,6 +62,7 @@ struct LogInner {
     entries: BTreeMap<u64, Entry<TypeConfig>>,
     last_purged: Option<LogId<NodeId>>,
     vote: Option<Vote<NodeId>>,
+    committed: Option<LogId<NodeId>>,
     /// Set after a failed write or fsync: the file may hold a partial
     /// frame, so refuse further writes (reopen to recover).
     failed: bool,
@@ -83,6 +88,7 @@ impl LogStore {
         let data = file.read_all()?;
         let mut entries = BTreeMap::new();
         let mut last_purged = None;
+        let mut committed = None;
         let mut pos = 0usize;
         loop {
             if data.len() - pos < 8 {
@@ -112,6 +118,7 @@ impl LogStore {
                     entries = entries.split_off(&(id.index + 1));
                     last_purged = Some(id);
                 }
+                LogOp::Committed(id) => committed = Some(id),
             }
             pos += 8 + len as usize;
         }
@@ -140,6 +147,7 @@ impl LogStore {
                 entries,
                 last_purged,
                 vote,
+                committed,
                 failed: false,
             })),
         })
@@ -152,6 +160,10 @@ impl LogStore {
 
 impl LogInner {
     fn append_ops(&mut self, ops: &[LogOp]) -> io::Result<()> {
+        self.append_ops_with(ops, true)
+    }
+
+    fn append_ops_with(&mut self, ops: &[LogOp], sync: bool) -> io::Result<()> {
         if self.failed {
             return Err(io::Error::other(
                 "raft log refused writes after an I/O error",
@@ -161,7 +173,10 @@ impl LogInner {
         for op in ops {
             buf.extend_from_slice(&frame(op)?);
         }
-        let res = self.file.append(&buf).and_then(|_| self.file.sync());
+        let res = self
+            .file
+            .append(&buf)
+            .and_then(|_| if sync { self.file.sync() } else { Ok(()) });
         if res.is_err() {
             self.failed = true;
         }
@@ -178,6 +193,9 @@ impl LogInner {
         let mut buf = Vec::new();
         if let Some(p) = self.last_purged {
             buf.extend_from_slice(&frame(&LogOp::Purge(p))?);
+        }
+        if let Some(c) = self.committed {
+            buf.extend_from_slice(&frame(&LogOp::Committed(c))?);
         }
         for e in self.entries.values() {
             buf.extend_from_slice(&frame(&LogOp::Entry(e.clone()))?);
@@ -243,6 +261,29 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn read_vote(&mut self) -> Result<Option<Vote<NodeId>>, StorageError<NodeId>> {
         Ok(self.lock().vote)
+    }
+
+    async fn save_committed(
+        &mut self,
+        committed: Option<LogId<NodeId>>,
+    ) -> Result<(), StorageError<NodeId>> {
+        let Some(c) = committed else {
+            return Ok(());
+        };
+        let mut inner = self.lock();
+        if inner.committed >= Some(c) {
+            return Ok(());
+        }
+        // Not fsynced on its own: the next append's fsync carries it.
+        inner
+            .append_ops_with(&[LogOp::Committed(c)], false)
+            .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
+        inner.committed = Some(c);
+        Ok(())
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId<NodeId>>, StorageError<NodeId>> {
+        Ok(self.lock().committed)
     }
 
     async fn append<I>(
