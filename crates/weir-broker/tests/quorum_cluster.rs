@@ -151,6 +151,29 @@ async fn scenario(fs: Fs, root: &Path) {
     assert!(status.applied_index >= Some(index));
     let leader_view = status.voters.iter().find(|v| v.node_id == leader).unwrap();
     assert!(leader_view.match_index >= Some(index));
+    // Every follower's match index reaches the proposal (bounded wait:
+    // replication metrics are updated asynchronously).
+    let deadline = Instant::now() + APPLY_WAIT;
+    loop {
+        let st = node(&nodes, leader).status();
+        if st.voters.iter().all(|v| v.match_index >= Some(index)) {
+            let mut ids: Vec<i32> = st.voters.iter().map(|v| v.node_id).collect();
+            ids.sort();
+            assert_eq!(ids, vec![1, 2, 3]);
+            break;
+        }
+        assert!(Instant::now() < deadline, "match indexes: {st:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A follower knows the leader and the term but no match indexes.
+    let fst = node(
+        &nodes,
+        voters.iter().map(|v| v.0).find(|id| *id != leader).unwrap(),
+    )
+    .status();
+    assert_eq!(fst.leader, Some(leader));
+    assert_eq!(fst.term, status.term);
+    assert!(fst.voters.iter().all(|v| v.match_index.is_none()));
 
     // A follower refuses with the leader's id.
     let follower = voters.iter().map(|v| v.0).find(|id| *id != leader).unwrap();
