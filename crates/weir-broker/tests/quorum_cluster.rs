@@ -196,6 +196,10 @@ async fn scenario(fs: Fs, root: &Path) {
     );
     assert_ne!(new_leader, leader);
     propose(&nodes, vec![record("d", "4")]).await;
+    eprintln!(
+        "failover: first proposal committed after {:?}",
+        stopped_at.elapsed()
+    );
     wait_applied(&nodes, "d", "4").await;
 
     // Stop everything and restart from the directories.
@@ -236,6 +240,10 @@ async fn scenario(fs: Fs, root: &Path) {
     }
     // And the restarted quorum still takes proposals.
     propose(&nodes, vec![record("e", "5")]).await;
+    eprintln!(
+        "after restart: first proposal committed after {:?}",
+        restarted.elapsed()
+    );
     wait_applied(&nodes, "e", "5").await;
     for q in nodes.into_iter().flatten() {
         q.shutdown().await.unwrap();
