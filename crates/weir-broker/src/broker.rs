@@ -17,7 +17,6 @@ use crate::metadata_store::MetadataLog;
 use crate::partition::Partition;
 use kafka_protocol::error::ResponseError;
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use uuid::Uuid;
@@ -360,7 +359,8 @@ impl Broker {
     }
 
     /// Size of the ISR of a partition, and the `min.insync.replicas` that
-    /// applies to it, capped at its replication factor (KIP-966).
+    /// applies to it (the topic's, else the broker's; capped by the rule
+    /// in `weir-core`).
     pub fn isr_and_min_isr(&self, topic: &str, partition: i32) -> (i32, i32) {
         let image = self.image();
         let Some(t) = image.topic_by_name(topic) else {
@@ -376,8 +376,7 @@ impl Broker {
             )
             .and_then(|v| v.parse::<i32>().ok())
             .unwrap_or(self.config.min_insync_replicas);
-        let min = configured.min(p.replicas.len() as i32).max(1);
-        (p.isr.len() as i32, min)
+        (p.isr.len() as i32, p.effective_min_isr(configured))
     }
 
     /// The name of a topic id.
@@ -483,10 +482,5 @@ impl Broker {
         self.logs.shutdown(&hwms)?;
         tracing::info!("shut down cleanly");
         Ok(())
-    }
-
-    /// Log dirs (for DescribeLogDirs-like tools).
-    pub fn log_dirs(&self) -> &[PathBuf] {
-        &self.config.log_dirs
     }
 }

@@ -137,7 +137,14 @@ impl Partition {
         let headers = producer_headers(records)?;
         let mut log = self.lock();
         let mut producers = lock(&self.producers);
-        if let Some(dup) = check_producers(&producers, &headers, log.log_end_offset().0, now_ms)? {
+        let checked = check_producers(&producers, &headers, log.log_end_offset().0, now_ms);
+        if !matches!(checked, Ok(None)) {
+            // Kafka validates before it deduplicates: a corrupt batch is
+            // CORRUPT_MESSAGE even when its header looks like a retry.
+            // (On the append path `Log::append` checks the CRCs, once.)
+            check_crcs(records)?;
+        }
+        if let Some(dup) = checked? {
             return Ok(Appended {
                 base_offset: dup,
                 log_start_offset: log.log_start_offset().0,
@@ -207,16 +214,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Parse and fully validate the batches of a produce request.
+/// The batch headers of a produce request, checked for structure (length,
+/// magic) but not CRC: `Log::append` checks every CRC on the way in, so
+/// the hot path computes it once.
 fn producer_headers(records: &[u8]) -> Result<Vec<BatchHeader>, PartitionError> {
-    let mut iter = BatchIter::validating(records);
+    let mut iter = BatchIter::new(records);
     let headers: Vec<BatchHeader> = iter.by_ref().map(|b| b.header).collect();
-    if let Some((pos, e)) = iter.error() {
-        return Err(PartitionError::new(
-            ResponseError::CorruptMessage,
-            format!("record batch at byte {pos}: {e}"),
-        ));
-    }
+    corrupt_if_stopped(&iter)?;
     if headers.is_empty() {
         return Err(PartitionError::new(
             ResponseError::InvalidRecord,
@@ -224,6 +228,23 @@ fn producer_headers(records: &[u8]) -> Result<Vec<BatchHeader>, PartitionError> 
         ));
     }
     Ok(headers)
+}
+
+/// Check every batch's CRC (for answers given without appending).
+fn check_crcs(records: &[u8]) -> Result<(), PartitionError> {
+    let mut iter = BatchIter::validating(records);
+    iter.by_ref().for_each(drop);
+    corrupt_if_stopped(&iter)
+}
+
+fn corrupt_if_stopped(iter: &BatchIter<'_>) -> Result<(), PartitionError> {
+    match iter.error() {
+        Some((pos, e)) => Err(PartitionError::new(
+            ResponseError::CorruptMessage,
+            format!("record batch at byte {pos}: {e}"),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Idempotence (KIP-98): a retried batch already in the log is answered
@@ -438,6 +459,28 @@ mod tests {
             "duplicate"
         );
         assert_eq!(p.offsets().1, 2);
+    }
+
+    #[test]
+    fn a_corrupt_retry_of_an_idempotent_batch_is_corrupt_not_duplicate() {
+        let p = partition();
+        let first = batch(7, 0, 5);
+        p.append_as_leader(&first, 0).unwrap();
+        let mut bad = first.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        assert_eq!(
+            p.append_as_leader(&bad, 0).unwrap_err().code,
+            ResponseError::CorruptMessage.code()
+        );
+        let mut gap = batch(7, 20, 1);
+        let last = gap.len() - 1;
+        gap[last] ^= 1;
+        assert_eq!(
+            p.append_as_leader(&gap, 0).unwrap_err().code,
+            ResponseError::CorruptMessage.code(),
+            "CRC is checked before the sequence"
+        );
     }
 
     #[test]

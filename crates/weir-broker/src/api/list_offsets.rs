@@ -102,7 +102,9 @@ fn list_partition(
         };
         Ok(match found {
             Some((offset, ts)) => {
-                let epoch = if offset < log.log_end_offset().0 || offset == 0 {
+                // At the log end (LATEST, empty log) the epoch is the
+                // leader's current one, as Kafka answers.
+                let epoch = if offset < log.log_end_offset().0 {
                     epoch_of(offset)
                 } else {
                     ours

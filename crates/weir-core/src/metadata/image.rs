@@ -53,6 +53,13 @@ pub struct PartitionRegistration {
 }
 
 impl PartitionRegistration {
+    /// The `min.insync.replicas` that applies to this partition: the
+    /// configured value capped at the replication factor (KIP-966), and
+    /// at least 1. acks=all is refused while the ISR is smaller.
+    pub fn effective_min_isr(&self, configured: i32) -> i32 {
+        configured.min(self.replicas.len() as i32).max(1)
+    }
+
     /// The preferred leader: the first replica.
     pub fn preferred_leader(&self) -> i32 {
         self.replicas[0]

@@ -323,3 +323,24 @@ fn image_and_records_round_trip_through_json() {
         assert_eq!(back, r);
     }
 }
+
+#[test]
+fn effective_min_isr_is_capped_by_the_replication_factor_and_at_least_one() {
+    let partition = |rf: i32| PartitionRegistration {
+        replicas: (1..=rf).collect(),
+        isr: (1..=rf).collect(),
+        elr: vec![],
+        last_known_elr: vec![],
+        leader: 1,
+        leader_epoch: 0,
+        partition_epoch: 0,
+    };
+    assert_eq!(partition(3).effective_min_isr(2), 2);
+    assert_eq!(
+        partition(1).effective_min_isr(2),
+        1,
+        "KIP-966: capped at RF"
+    );
+    assert_eq!(partition(3).effective_min_isr(5), 3);
+    assert_eq!(partition(3).effective_min_isr(0), 1);
+}
