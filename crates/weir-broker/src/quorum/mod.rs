@@ -140,6 +140,8 @@ pub struct QuorumStatus {
     pub applied_index: Option<u64>,
     /// Voters with, on the leader, each one's match index.
     pub voters: Vec<VoterStatus>,
+    /// Observers (broker-only nodes following the log), same fields.
+    pub observers: Vec<VoterStatus>,
 }
 
 /// A running controller quorum member.
@@ -336,6 +338,7 @@ impl Quorum {
             last_log_index: m.last_log_index,
             applied_index: m.last_applied.map(|l| l.index),
             voters,
+            observers: Vec::new(),
         }
     }
 
