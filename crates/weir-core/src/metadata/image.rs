@@ -160,6 +160,14 @@ pub struct TopicImage {
 /// A record that the image refuses: it contradicts what is already there.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MetadataError {
+    /// A second, different cluster id.
+    #[error("cluster id {requested} refused: the cluster is {existing}")]
+    ClusterIdMismatch {
+        /// The id in the image.
+        existing: String,
+        /// The id in the record.
+        requested: String,
+    },
     /// The record names a broker id below zero.
     #[error("invalid broker id {0}")]
     InvalidBrokerId(i32),
@@ -253,6 +261,8 @@ pub struct MetadataImage {
     cluster_configs: BTreeMap<String, String>,
     next_producer_id: i64,
     records_applied: u64,
+    #[serde(default)]
+    cluster_id: Option<String>,
 }
 
 impl MetadataImage {
@@ -340,6 +350,15 @@ impl MetadataImage {
                 value,
             } => self.set_config(resource, name, value.as_deref())?,
             MetadataRecord::RemoveTopic { topic_id } => self.remove_topic(*topic_id)?,
+            MetadataRecord::ClusterId { cluster_id } => match &self.cluster_id {
+                Some(existing) if existing != cluster_id => {
+                    return Err(MetadataError::ClusterIdMismatch {
+                        existing: existing.clone(),
+                        requested: cluster_id.clone(),
+                    })
+                }
+                _ => self.cluster_id = Some(cluster_id.clone()),
+            },
             MetadataRecord::ProducerIds {
                 next_producer_id, ..
             } => self.advance_producer_ids(*next_producer_id)?,
@@ -353,6 +372,11 @@ impl MetadataImage {
     /// newer.
     pub fn records_applied(&self) -> u64 {
         self.records_applied
+    }
+
+    /// The cluster id, once the first controller has written it.
+    pub fn cluster_id(&self) -> Option<&str> {
+        self.cluster_id.as_deref()
     }
 
     /// A registered broker.

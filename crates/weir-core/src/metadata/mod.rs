@@ -17,7 +17,11 @@
 //! - `placement`: replica assignment ([`assign_replicas`]).
 //! - `plan_topics`, `plan_configs`, `plan_producer_ids`: request planning.
 //! - `election`: leader election on fencing and unfencing.
+//! - `controller_op`: [`ControllerOp`], what a broker asks the active
+//!   controller for, and broker registration planning.
+//! - `sessions`: [`BrokerSessions`], heartbeats and fencing (in memory).
 
+mod controller_op;
 mod election;
 mod image;
 mod placement;
@@ -26,12 +30,16 @@ mod plan_error;
 mod plan_producer_ids;
 mod plan_topics;
 mod records;
+mod sessions;
 pub mod topic_config;
 mod topic_name;
 
 #[cfg(test)]
 mod tests;
 
+pub use controller_op::{
+    plan_register_broker, replace_ops, BrokerRegistrationRequest, ControllerOp,
+};
 pub use election::{plan_broker_fenced, plan_broker_unfenced};
 pub use image::{
     BrokerRegistration, MetadataError, MetadataImage, PartitionChangeFields, PartitionRegistration,
@@ -46,6 +54,7 @@ pub use plan_topics::{
     NewTopic, ReplicaAssignment, TopicDefaults, MAX_RECORDS_PER_USER_OP,
 };
 pub use records::{ConfigResource, Endpoint, MetadataRecord, NO_LEADER};
+pub use sessions::{BrokerSessions, HeartbeatVerdict};
 pub use topic_name::{
     topic_names_collide, validate_topic_name, CLUSTER_METADATA_TOPIC_NAME, MAX_TOPIC_NAME_LENGTH,
 };

@@ -9,7 +9,7 @@ use super::topic_config::{split_list, topic_config, validate_topic_config, Confi
 use super::topic_name::validate_topic_name;
 
 /// Kafka's `AlterConfigOp.OpType`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AlterConfigOpType {
     /// Set the value.
     Set,
@@ -45,7 +45,7 @@ impl AlterConfigOpType {
 }
 
 /// One key to alter (`AlterableConfig`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct AlterConfigOp {
     /// Configuration key.
     pub name: String,

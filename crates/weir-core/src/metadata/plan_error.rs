@@ -3,7 +3,7 @@
 /// An expected refusal of a metadata request. Each variant is one Kafka
 /// error code (`org.apache.kafka.common.protocol.Errors`); the text is the
 /// message Kafka's controller sends with it, so clients print the same.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
     /// UNKNOWN_SERVER_ERROR (-1).
     #[error("{0}")]

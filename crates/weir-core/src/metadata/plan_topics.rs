@@ -18,7 +18,7 @@ pub const MAX_RECORDS_PER_USER_OP: usize = 10_000;
 
 /// What `-1` stands for in a CreateTopics request: the broker's
 /// `num.partitions` and `default.replication.factor`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TopicDefaults {
     /// `num.partitions`.
     pub num_partitions: i32,
@@ -38,7 +38,7 @@ impl Default for TopicDefaults {
 
 /// The replicas of one partition, chosen by the client
 /// (`CreatableReplicaAssignment`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct ReplicaAssignment {
     /// Partition index.
     pub partition_index: i32,
@@ -47,7 +47,7 @@ pub struct ReplicaAssignment {
 }
 
 /// One topic of a CreateTopics request (`CreatableTopic`).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq, Eq, Default)]
 pub struct NewTopic {
     /// Topic name.
     pub name: String,

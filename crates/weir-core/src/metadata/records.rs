@@ -139,6 +139,14 @@ pub enum MetadataRecord {
         /// The topic.
         topic_id: Uuid,
     },
+    /// The cluster's id, written once by the first active controller so
+    /// that every node formats its log dirs with the same `cluster.id`
+    /// (Weir's stand-in for `kafka-storage.sh format --cluster-id`; not a
+    /// Kafka record).
+    ClusterId {
+        /// Kafka's 22-character base64 cluster id.
+        cluster_id: String,
+    },
     /// The controller handed a block of producer ids to a broker
     /// (`ProducerIdsRecord`, KIP-730): ids below `next_producer_id` are
     /// taken.
