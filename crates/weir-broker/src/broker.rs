@@ -1,38 +1,54 @@
 //! The broker node's shared state: configuration, the metadata image and
-//! the log that builds it, the partitions this node leads, and the
-//! background duties (checkpoints, flush, retention).
+//! the quorum that builds it, the partitions this node leads, and the
+//! background duties (checkpoints, flush, retention, heartbeats).
 //!
-//! Metadata changes go through [`Broker::commit`]: the records are checked
-//! against a copy of the image, made durable in the metadata log, applied,
-//! and then the node reconciles its partitions with the new image
-//! (creating logs for partitions it now leads, closing and deleting the
-//! logs of removed topics). A single broker is its own controller; the
-//! cluster issue replaces the local metadata log with the Raft quorum
-//! behind the same `commit`.
+//! Start-up (KRaft's order): start this node's Raft voter on the
+//! controller listener; wait until the metadata log holds the cluster id
+//! (the first active controller writes it); format/open the log dirs with
+//! it; register with the active controller; heartbeat until unfenced;
+//! then serve. A watcher reconciles the led partitions with every newly
+//! applied image.
+//!
+//! Metadata changes go through [`Broker::commit_op`]: the
+//! [`ControllerOp`] goes to the active controller (this node's own, or
+//! another voter's over the controller listener), which plans and commits
+//! it through Raft; the answer carries the log index, and the broker waits
+//! until its own image has applied it before answering its client.
 
 use crate::config::BrokerConfig;
+use crate::controller::{
+    Controller, ControllerCallError, ControllerClient, ControllerConfig, ControllerRequest,
+    ControllerResponse,
+};
 use crate::group_coordinator::{GroupCoordinatorHandle, OFFSETS_DIR};
 use crate::log_manager::LogManager;
-use crate::metadata_store::MetadataLog;
 use crate::partition::Partition;
+use crate::quorum::{Quorum, QuorumConfig, QuorumStatus};
 use kafka_protocol::error::ResponseError;
 use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use uuid::Uuid;
 use weir_core::group::GroupConfig;
 use weir_core::metadata::{
-    plan_create_topic, plan_producer_id_block, ConfigResource, Endpoint, MetadataImage,
+    BrokerRegistrationRequest, ConfigResource, ControllerOp, Endpoint, MetadataImage,
     MetadataRecord, NewTopic, PlanError, TopicDefaults, PRODUCER_ID_BLOCK_SIZE,
 };
 use weir_protocol::{LeaderEpoch, TopicPartition};
+use weir_storage::checkpoint::MetaProperties;
 use weir_storage::log::LogConfig;
 use weir_storage::{Fs, RealFs};
 
-/// Directory (under `metadata.log.dir`) of the single-node metadata log.
-/// Not a `<topic>-<partition>` name, so the log manager never takes it
-/// for a partition.
-pub const METADATA_DIR: &str = "weir_metadata";
+/// Directory (under `metadata.log.dir`) of the Raft metadata log, Kafka's
+/// name for it; the log manager never takes it for a partition.
+pub const METADATA_DIR: &str = "__cluster_metadata-0";
+
+/// How long a metadata change may wait for the active controller.
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a broker waits for its own image to apply a committed change.
+const APPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a metadata change was refused.
 #[derive(Debug, thiserror::Error)]
@@ -40,12 +56,21 @@ pub enum CommitError {
     /// The planner refused it (carries the Kafka error).
     #[error("{}", .0.message())]
     Plan(#[from] PlanError),
-    /// The image refused a record (a bug in planning, or a race).
-    #[error("metadata record refused: {0}")]
-    Image(String),
+    /// No active controller could be reached in time.
+    #[error("{0}")]
+    Unavailable(String),
     /// The metadata log could not be written.
     #[error("metadata log: {0}")]
     Store(String),
+}
+
+impl From<ControllerCallError> for CommitError {
+    fn from(e: ControllerCallError) -> Self {
+        match e {
+            ControllerCallError::Refused(p) => CommitError::Plan(p),
+            ControllerCallError::Timeout(_) => CommitError::Unavailable(e.to_string()),
+        }
+    }
 }
 
 impl CommitError {
@@ -53,9 +78,8 @@ impl CommitError {
     pub fn error_code(&self) -> i16 {
         match self {
             CommitError::Plan(e) => e.error_code(),
-            CommitError::Image(_) | CommitError::Store(_) => {
-                ResponseError::UnknownServerError.code()
-            }
+            CommitError::Unavailable(_) => ResponseError::RequestTimedOut.code(),
+            CommitError::Store(_) => ResponseError::UnknownServerError.code(),
         }
     }
 }
@@ -72,8 +96,11 @@ pub struct Broker {
     config: BrokerConfig,
     cluster_id: String,
     logs: LogManager,
-    metadata: tokio::sync::Mutex<MetadataLog<MetadataRecord>>,
-    image: RwLock<Arc<MetadataImage>>,
+    quorum: Arc<Quorum>,
+    controller_client: ControllerClient,
+    incarnation_id: Uuid,
+    broker_epoch: AtomicI64,
+    reconcile_lock: Mutex<()>,
     partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
     producer_ids: tokio::sync::Mutex<ProducerIds>,
     background: Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -96,22 +123,97 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// Resolve `controller.quorum.voters` to socket addresses.
+async fn resolve_voters(config: &BrokerConfig) -> anyhow::Result<BTreeMap<i32, SocketAddr>> {
+    let mut voters = BTreeMap::new();
+    for voter in &config.controller_quorum_voters {
+        let text = format!("{}:{}", voter.address.host, voter.address.port);
+        let addr = tokio::net::lookup_host(&text)
+            .await
+            .ok()
+            .and_then(|mut a| a.next())
+            .ok_or_else(|| anyhow::anyhow!("controller.quorum.voters: cannot resolve {text}"))?;
+        voters.insert(voter.id, addr);
+    }
+    Ok(voters)
+}
+
+/// The cluster id this node's log dirs already carry, if any.
+fn existing_cluster_id(fs: &Fs, config: &BrokerConfig) -> Option<String> {
+    let mut dirs = vec![config.metadata_log_dir.clone()];
+    dirs.extend(config.log_dirs.iter().cloned());
+    dirs.iter().find_map(|d| {
+        MetaProperties::read(&**fs, &d.join("meta.properties"))
+            .ok()
+            .flatten()
+            .map(|m| m.cluster_id)
+    })
+}
+
 impl Broker {
-    /// Open the log dirs and the metadata log, register this node, take
-    /// over the partitions it leads, and start the background duties.
+    /// Start the quorum voter, open the log dirs, register this node and
+    /// wait until it is unfenced, take over the partitions it leads, and
+    /// start the background duties.
     pub async fn start(config: BrokerConfig) -> anyhow::Result<Arc<Broker>> {
         let fs: Fs = RealFs::shared();
-        let now = now_ms();
-        let logs = LogManager::open(fs.clone(), &config, now)?;
-        let cluster_id = logs.cluster_id().to_string();
-        let meta_dir = config.metadata_log_dir.join(METADATA_DIR);
-        let (metadata, records) = MetadataLog::<MetadataRecord>::open(&fs, &meta_dir)?;
-        let mut image = MetadataImage::new();
-        for record in &records {
-            image
-                .apply(record)
-                .map_err(|e| anyhow::anyhow!("{}: replaying metadata: {e}", meta_dir.display()))?;
+        if !config.process_roles.controller {
+            anyhow::bail!(
+                "process.roles=broker (a broker-only node) is not supported yet: \
+                 every Weir node is a controller voter (process.roles=broker,controller)"
+            );
         }
+        let voters = resolve_voters(&config).await?;
+        if voters.is_empty() {
+            anyhow::bail!(
+                "controller.quorum.voters is empty: list the voters as id@host:port \
+                 (dynamic quorums, KIP-853, are not supported)"
+            );
+        }
+        let listener = config
+            .controller_listener()
+            .ok_or_else(|| anyhow::anyhow!("a controller needs a controller listener"))?;
+        let bind_host = if listener.host.is_empty() {
+            "0.0.0.0"
+        } else {
+            listener.host.as_str()
+        };
+        let bind = format!("{bind_host}:{}", listener.port);
+        let tcp = tokio::net::TcpListener::bind(&bind)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot bind the controller listener {bind}: {e}"))?;
+        let quorum_dir = config.metadata_log_dir.join(METADATA_DIR);
+        let quorum = Arc::new(
+            Quorum::start_with(
+                config.node_id,
+                voters.iter().map(|(id, a)| (*id, *a)).collect(),
+                &quorum_dir,
+                fs.clone(),
+                tcp,
+                QuorumConfig::default(),
+            )
+            .await?,
+        );
+        let controller = Controller::new(
+            quorum.clone(),
+            ControllerConfig {
+                session_timeout_ms: config.broker_session_timeout_ms,
+                cluster_id_hint: existing_cluster_id(&fs, &config),
+            },
+        );
+        let ticker = {
+            let weak = Arc::downgrade(&controller);
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_millis(250));
+                loop {
+                    tick.tick().await;
+                    let Some(c) = weak.upgrade() else { return };
+                    c.tick().await;
+                }
+            })
+        };
+        let cluster_id = Self::wait_for_cluster_id(&quorum, &voters).await;
+        let now = now_ms();
+        let logs = LogManager::open_with_cluster_id(fs, &config, Some(&cluster_id), now)?;
         let groups = GroupCoordinatorHandle::new(
             config.log_dirs[0].join(OFFSETS_DIR),
             GroupConfig {
@@ -119,21 +221,51 @@ impl Broker {
                 ..Default::default()
             },
         )?;
+        let controller_client =
+            ControllerClient::new(config.node_id, voters, Some(controller.clone()));
         let broker = Arc::new(Broker {
             config,
             cluster_id,
             logs,
-            metadata: tokio::sync::Mutex::new(metadata),
-            image: RwLock::new(Arc::new(image)),
+            quorum,
+            controller_client,
+            incarnation_id: Uuid::new_v4(),
+            broker_epoch: AtomicI64::new(-1),
+            reconcile_lock: Mutex::new(()),
             partitions: RwLock::new(HashMap::new()),
             producer_ids: tokio::sync::Mutex::new(ProducerIds::default()),
-            background: Mutex::new(Vec::new()),
+            background: Mutex::new(vec![ticker]),
             groups,
         });
         broker.register().await?;
+        broker.wait_unfenced().await;
         broker.reconcile()?;
         broker.start_background();
         Ok(broker)
+    }
+
+    /// Wait (logging every few seconds) until the metadata log holds the
+    /// cluster id; a quorum needs a majority of voters up.
+    async fn wait_for_cluster_id(quorum: &Quorum, voters: &BTreeMap<i32, SocketAddr>) -> String {
+        let started = tokio::time::Instant::now();
+        let mut last_log = started;
+        loop {
+            if let Some(id) = quorum.image().cluster_id() {
+                return id.to_string();
+            }
+            if last_log.elapsed() >= Duration::from_secs(5) {
+                last_log = tokio::time::Instant::now();
+                tracing::info!(
+                    waited_s = started.elapsed().as_secs(),
+                    leader = ?quorum.leader(),
+                    voters = ?voters,
+                    "waiting for the metadata quorum (a majority of voters must be up)"
+                );
+            }
+            quorum
+                .wait_applied_change(quorum.applied_index(), Duration::from_millis(500))
+                .await;
+        }
     }
 
     /// The consumer-group coordinator (this node coordinates every group).
@@ -151,16 +283,33 @@ impl Broker {
         &self.cluster_id
     }
 
-    /// The current metadata image.
+    /// The current metadata image (this node's copy of the metadata log).
     pub fn image(&self) -> Arc<MetadataImage> {
-        self.image.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.quorum.image()
+    }
+
+    /// The active controller's node id, if known.
+    pub fn active_controller(&self) -> Option<i32> {
+        self.controller_client.leader()
+    }
+
+    /// This node's broker epoch from its registration (-1 before).
+    pub fn broker_epoch(&self) -> i64 {
+        self.broker_epoch.load(Ordering::SeqCst)
     }
 
     /// The metadata quorum as the active controller sees it (answers
     /// DescribeQuorum): asked of the active controller when this node is
     /// not it. `NotController` when no controller can be reached.
-    pub async fn describe_quorum(&self) -> Result<crate::quorum::QuorumStatus, ResponseError> {
-        Err(ResponseError::NotController)
+    pub async fn describe_quorum(&self) -> Result<QuorumStatus, ResponseError> {
+        match self
+            .controller_client
+            .call(ControllerRequest::DescribeQuorum, Duration::from_secs(5))
+            .await
+        {
+            Ok(ControllerResponse::Quorum(status)) => Ok(status),
+            _ => Err(ResponseError::NotController),
+        }
     }
 
     /// Wall-clock milliseconds.
@@ -176,11 +325,7 @@ impl Broker {
         }
     }
 
-    /// (Re)register this node with its current listeners, then unfence it:
-    /// a single node is always caught up with its own metadata log.
-    async fn register(&self) -> anyhow::Result<()> {
-        let image = self.image();
-        let broker_epoch = i64::try_from(image.records_applied()).unwrap_or(i64::MAX);
+    fn registration_request(&self) -> BrokerRegistrationRequest {
         let listeners = self
             .config
             .advertised_listeners
@@ -198,53 +343,117 @@ impl Broker {
                 port: l.port,
             })
             .collect();
-        let records = vec![
-            MetadataRecord::RegisterBroker {
-                broker_id: self.config.node_id,
-                incarnation_id: Uuid::new_v4(),
-                broker_epoch,
-                listeners,
-                rack: self.config.broker_rack.clone(),
-            },
-            MetadataRecord::UnfenceBroker {
-                broker_id: self.config.node_id,
-                broker_epoch,
-            },
-        ];
-        self.commit(records).await?;
-        Ok(())
+        BrokerRegistrationRequest {
+            broker_id: self.config.node_id,
+            incarnation_id: self.incarnation_id,
+            listeners,
+            rack: self.config.broker_rack.clone(),
+        }
     }
 
-    /// Make `records` durable and apply them, all or nothing.
-    pub async fn commit(&self, records: Vec<MetadataRecord>) -> Result<(), CommitError> {
-        self.commit_with(|_| Ok(records)).await.map(|_| ())
+    /// Register this process run with the active controller (retrying
+    /// until one answers) and wait until the local image holds it.
+    async fn register(&self) -> anyhow::Result<()> {
+        let started = tokio::time::Instant::now();
+        loop {
+            let request = ControllerRequest::Register(self.registration_request());
+            match self
+                .controller_client
+                .call(request, Duration::from_secs(5))
+                .await
+            {
+                Ok(ControllerResponse::Registered {
+                    broker_epoch,
+                    index,
+                }) => {
+                    self.broker_epoch.store(broker_epoch, Ordering::SeqCst);
+                    self.quorum.wait_applied(index, APPLY_TIMEOUT).await;
+                    tracing::info!(broker_epoch, "registered with the controller");
+                    return Ok(());
+                }
+                Ok(other) => tracing::warn!("unexpected answer to registration: {other:?}"),
+                Err(ControllerCallError::Refused(e)) => {
+                    anyhow::bail!("the controller refused this broker's registration: {e}")
+                }
+                Err(e) => tracing::info!(
+                    waited_s = started.elapsed().as_secs(),
+                    "registering with the controller: {e}"
+                ),
+            }
+        }
     }
 
-    /// Plan records against the current image and commit them, with the
-    /// metadata lock held from planning to applying so that two requests
-    /// cannot plan against the same image (the controller's single thread
-    /// in Kafka). Returns the committed records.
-    pub async fn commit_with(
-        &self,
-        plan: impl FnOnce(&MetadataImage) -> Result<Vec<MetadataRecord>, PlanError>,
-    ) -> Result<Vec<MetadataRecord>, CommitError> {
-        let mut log = self.metadata.lock().await;
-        let mut next = (*self.image()).clone();
-        let records = plan(&next)?;
-        if records.is_empty() {
-            return Ok(records);
+    /// One heartbeat to the active controller; re-registers when the
+    /// controller no longer knows this broker's epoch.
+    async fn heartbeat(&self) {
+        let request = ControllerRequest::Heartbeat {
+            broker_id: self.config.node_id,
+            broker_epoch: self.broker_epoch(),
+            applied_index: self.quorum.applied_index(),
+        };
+        match self
+            .controller_client
+            .call(request, Duration::from_secs(5))
+            .await
+        {
+            Ok(ControllerResponse::Heartbeat { fenced, index }) => {
+                if !fenced {
+                    self.quorum.wait_applied(index, APPLY_TIMEOUT).await;
+                }
+            }
+            Ok(other) => tracing::debug!("unexpected answer to heartbeat: {other:?}"),
+            Err(ControllerCallError::Refused(PlanError::StaleBrokerEpoch(m))) => {
+                tracing::warn!("heartbeat refused ({m}); registering again");
+                if let Err(e) = self.register().await {
+                    tracing::error!("re-registration failed: {e}");
+                }
+            }
+            Err(e) => tracing::warn!("heartbeat: {e}"),
         }
-        for record in &records {
-            next.apply(record)
-                .map_err(|e| CommitError::Image(e.to_string()))?;
+    }
+
+    /// Heartbeat until the controller unfences this broker (bounded: a
+    /// broker that stays fenced still serves, it just leads nothing).
+    async fn wait_unfenced(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            self.heartbeat().await;
+            if self.image().is_unfenced(self.config.node_id) {
+                return;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!("still fenced after 30 s; serving anyway");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        log.append(&records)
-            .map_err(|e| CommitError::Store(e.to_string()))?;
-        *self.image.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(next);
-        drop(log);
-        self.reconcile()
-            .map_err(|e| CommitError::Store(e.to_string()))?;
-        Ok(records)
+    }
+
+    /// Have the active controller plan and commit `op`; answers the
+    /// committed records once this node's image has applied them (and its
+    /// partitions are reconciled with it).
+    pub async fn commit_op(&self, op: ControllerOp) -> Result<Vec<MetadataRecord>, CommitError> {
+        match self
+            .controller_client
+            .call(ControllerRequest::Commit(op), COMMIT_TIMEOUT)
+            .await?
+        {
+            ControllerResponse::Committed { records, index } => {
+                self.quorum.wait_applied(index, APPLY_TIMEOUT).await;
+                self.reconcile()
+                    .map_err(|e| CommitError::Store(e.to_string()))?;
+                Ok(records)
+            }
+            other => Err(CommitError::Unavailable(format!(
+                "unexpected controller answer {other:?}"
+            ))),
+        }
+    }
+
+    /// Plan `op` against this node's image without committing it
+    /// (`validate_only` requests).
+    pub fn validate_op(&self, op: &ControllerOp) -> Result<Vec<MetadataRecord>, CommitError> {
+        Ok(op.plan(&self.image())?)
     }
 
     /// Create a topic (CreateTopics, Metadata auto-creation): broker
@@ -260,20 +469,27 @@ impl Broker {
             replication_factor: self.config.default_replication_factor,
         };
         let topic_id = Uuid::new_v4();
-        let start = (Uuid::new_v4().as_u128() % 1_000_003) as usize;
-        if validate_only {
-            let records = plan_create_topic(&self.image(), topic, &defaults, topic_id, start)?;
-            return Ok((topic_id, records));
-        }
-        let records = self
-            .commit_with(|image| plan_create_topic(image, topic, &defaults, topic_id, start))
-            .await?;
+        let op = ControllerOp::CreateTopic {
+            topic: topic.clone(),
+            defaults,
+            topic_id,
+            start_index: (Uuid::new_v4().as_u128() % 1_000_003) as usize,
+        };
+        let records = if validate_only {
+            self.validate_op(&op)?
+        } else {
+            self.commit_op(op).await?
+        };
         Ok((topic_id, records))
     }
 
     /// Bring the partition table in line with the image: lead every
     /// partition whose leader is this node, drop the others.
     fn reconcile(&self) -> anyhow::Result<()> {
+        let _serial = self
+            .reconcile_lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let image = self.image();
         let mut wanted = BTreeMap::new();
         for topic in image.topics() {
@@ -402,17 +618,23 @@ impl Broker {
         let mut ids = self.producer_ids.lock().await;
         if ids.next >= ids.end {
             let node_id = self.config.node_id;
-            let mut claimed = None;
-            self.commit_with(|image| {
-                let (block, records) =
-                    plan_producer_id_block(image, node_id, PRODUCER_ID_BLOCK_SIZE)?;
-                claimed = Some(block);
-                Ok(records)
-            })
-            .await?;
-            let block = claimed.ok_or_else(|| CommitError::Image("no producer id block".into()))?;
-            ids.next = block.first_producer_id;
-            ids.end = block.next_block_first_id();
+            let records = self
+                .commit_op(ControllerOp::ProducerIdBlock {
+                    broker_id: node_id,
+                    size: PRODUCER_ID_BLOCK_SIZE,
+                })
+                .await?;
+            let next_block = records
+                .iter()
+                .find_map(|r| match r {
+                    MetadataRecord::ProducerIds {
+                        next_producer_id, ..
+                    } => Some(*next_producer_id),
+                    _ => None,
+                })
+                .ok_or_else(|| CommitError::Store("no producer id block committed".into()))?;
+            ids.next = next_block - PRODUCER_ID_BLOCK_SIZE;
+            ids.end = next_block;
         }
         let id = ids.next;
         ids.next += 1;
@@ -433,6 +655,38 @@ impl Broker {
     }
 
     fn start_background(self: &Arc<Self>) {
+        let mut tasks = Vec::new();
+        // Heartbeats to the active controller.
+        let weak = Arc::downgrade(self);
+        let interval_ms = self.config.broker_heartbeat_interval_ms.max(1) as u64;
+        tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(interval_ms));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(broker) = weak.upgrade() else { return };
+                broker.heartbeat().await;
+            }
+        }));
+        // Reconcile the led partitions with every newly applied image.
+        let weak = Arc::downgrade(self);
+        let quorum = self.quorum.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut seen = quorum.applied_index();
+            loop {
+                let now = quorum
+                    .wait_applied_change(seen, Duration::from_secs(1))
+                    .await;
+                if now == seen {
+                    continue;
+                }
+                seen = now;
+                let Some(broker) = weak.upgrade() else { return };
+                if let Err(e) = broker.reconcile() {
+                    tracing::error!("applying metadata to partitions: {e}");
+                }
+            }
+        }));
         let weak = Arc::downgrade(self);
         let checkpoint_ms = self
             .config
@@ -463,10 +717,11 @@ impl Broker {
                 }
             }
         });
+        tasks.push(task);
         self.background
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push(task);
+            .extend(tasks);
     }
 
     /// Clean shutdown: stop background work, flush every log, write the
@@ -487,6 +742,9 @@ impl Broker {
             .unwrap_or_else(|p| p.into_inner())
             .clear();
         self.logs.shutdown(&hwms)?;
+        if let Err(e) = self.quorum.shutdown().await {
+            tracing::warn!("stopping the metadata quorum: {e}");
+        }
         tracing::info!("shut down cleanly");
         Ok(())
     }

@@ -23,6 +23,7 @@ pub mod api;
 pub mod broker;
 pub mod config;
 pub mod connection;
+pub mod controller;
 pub mod frame;
 pub mod group_coordinator;
 pub mod guard;

@@ -6,11 +6,14 @@ use std::sync::Arc;
 use weir_broker::broker::Broker;
 use weir_broker::config::BrokerConfig;
 use weir_core::metadata::{
-    plan_alter_configs, AlterConfigOp, AlterConfigOpType, ConfigResource, NewTopic,
+    AlterConfigOp, AlterConfigOpType, ConfigResource, ControllerOp, NewTopic,
 };
 
 async fn start(dir: &std::path::Path) -> Arc<Broker> {
-    let text = format!("node.id=1\nlog.dirs={}\n", dir.display());
+    let text = format!(
+        "node.id=1\nlog.dirs={}\nlisteners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0\n",
+        dir.display()
+    );
     let (config, _) = BrokerConfig::parse(&text, &[]).unwrap();
     Broker::start(config).await.unwrap()
 }
@@ -41,7 +44,10 @@ async fn overrides_apply_at_creation_on_change_and_after_restart() {
         value: Some("60000".into()),
     };
     broker
-        .commit_with(|image| plan_alter_configs(image, &resource, std::slice::from_ref(&op)))
+        .commit_op(ControllerOp::AlterConfigs {
+            resource: resource.clone(),
+            ops: vec![op],
+        })
         .await
         .unwrap();
     assert_eq!(log_settings(&broker), (1_048_576, 60_000));

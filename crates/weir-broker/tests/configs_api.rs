@@ -42,7 +42,7 @@ impl Harness {
     async fn start() -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let text = format!(
-            "node.id=1\nlog.dirs={}\nmessage.max.bytes=2000000\n",
+            "node.id=1\nlog.dirs={}\nmessage.max.bytes=2000000\nlisteners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0\n",
             dir.path().display()
         );
         let (config, warnings) = BrokerConfig::parse(&text, &[]).unwrap();

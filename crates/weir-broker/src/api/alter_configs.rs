@@ -15,9 +15,7 @@ use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use weir_core::metadata::{
-    plan_alter_configs, AlterConfigOp, AlterConfigOpType, ConfigResource, MetadataImage,
-};
+use weir_core::metadata::ControllerOp;
 
 /// Handle an AlterConfigs request.
 pub async fn handle(broker: &Arc<Broker>, request: AlterConfigsRequest, _version: i16) -> Outcome {
@@ -48,14 +46,15 @@ async fn alter_one(
         broker.config().node_id,
     )?;
     let wanted = wanted_configs(resource)?;
-    let plan = |image: &MetadataImage| {
-        plan_alter_configs(image, &target, &replace_ops(image, &target, &wanted))
+    let op = ControllerOp::ReplaceConfigs {
+        resource: target,
+        configs: wanted,
     };
     if validate_only {
-        return plan(&broker.image()).map(|_| ()).map_err(plan_error);
+        return op.plan(&broker.image()).map(|_| ()).map_err(plan_error);
     }
     broker
-        .commit_with(plan)
+        .commit_op(op)
         .await
         .map(|_| ())
         .map_err(|e| ResourceError {
@@ -82,30 +81,4 @@ fn wanted_configs(resource: &AlterConfigsResource) -> Result<Vec<(String, String
         out.push((name, value.as_str().to_string()));
     }
     Ok(out)
-}
-
-/// Set every wanted key, delete every current override that is not wanted.
-fn replace_ops(
-    image: &MetadataImage,
-    target: &ConfigResource,
-    wanted: &[(String, String)],
-) -> Vec<AlterConfigOp> {
-    let mut ops: Vec<AlterConfigOp> = wanted
-        .iter()
-        .map(|(name, value)| AlterConfigOp {
-            name: name.clone(),
-            op: AlterConfigOpType::Set,
-            value: Some(value.clone()),
-        })
-        .collect();
-    for (name, _) in image.configs(target) {
-        if !wanted.iter().any(|(w, _)| w == name) {
-            ops.push(AlterConfigOp {
-                name: name.to_string(),
-                op: AlterConfigOpType::Delete,
-                value: None,
-            });
-        }
-    }
-    ops
 }

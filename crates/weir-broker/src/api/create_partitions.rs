@@ -9,7 +9,7 @@ use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse
 use kafka_protocol::protocol::StrBytes;
 use std::sync::Arc;
 use uuid::Uuid;
-use weir_core::metadata::plan_create_partitions;
+use weir_core::metadata::ControllerOp;
 
 /// Handle a CreatePartitions request.
 pub async fn handle(
@@ -36,14 +36,16 @@ async fn grow(
             .collect()
     });
     let start = (Uuid::new_v4().as_u128() % 1_000_003) as usize;
-    let plan =
-        |image: &_| plan_create_partitions(image, name, topic.count, assignment.as_deref(), start);
+    let op = ControllerOp::CreatePartitions {
+        name: name.to_string(),
+        count: topic.count,
+        assignment,
+        start_index: start,
+    };
     let result = if validate_only {
-        plan(&broker.image())
-            .map(|_| ())
-            .map_err(crate::broker::CommitError::from)
+        broker.validate_op(&op).map(|_| ())
     } else {
-        broker.commit_with(plan).await.map(|_| ())
+        broker.commit_op(op).await.map(|_| ())
     };
     let base = CreatePartitionsTopicResult::default().with_name(topic.name.clone());
     match result {

@@ -9,7 +9,7 @@ use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicN
 use kafka_protocol::protocol::StrBytes;
 use std::sync::Arc;
 use uuid::Uuid;
-use weir_core::metadata::{plan_delete_topic, plan_delete_topic_by_id};
+use weir_core::metadata::ControllerOp;
 
 /// Handle a DeleteTopics request.
 pub async fn handle(broker: &Arc<Broker>, request: DeleteTopicsRequest, version: i16) -> Outcome {
@@ -42,12 +42,12 @@ async fn delete_one(broker: &Broker, name: Option<String>, id: Uuid) -> Deletabl
     let result = match &name {
         Some(name) => {
             broker
-                .commit_with(|image| plan_delete_topic(image, name))
+                .commit_op(ControllerOp::DeleteTopic { name: name.clone() })
                 .await
         }
         None => {
             broker
-                .commit_with(|image| plan_delete_topic_by_id(image, id))
+                .commit_op(ControllerOp::DeleteTopicById { topic_id: id })
                 .await
         }
     };

@@ -39,7 +39,11 @@ pub async fn handle(
         DescribeClusterResponse::default()
             .with_endpoint_type(1)
             .with_cluster_id(StrBytes::from_string(broker.cluster_id().to_string()))
-            .with_controller_id(BrokerId(broker.config().node_id))
+            .with_controller_id(BrokerId(
+                broker
+                    .active_controller()
+                    .unwrap_or(broker.config().node_id),
+            ))
             .with_brokers(brokers)
             .with_cluster_authorized_operations(i32::MIN),
     )

@@ -32,7 +32,7 @@ use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use weir_core::metadata::{
-    plan_alter_configs, AlterConfigOp, AlterConfigOpType, ConfigResource, PlanError,
+    plan_alter_configs, AlterConfigOp, AlterConfigOpType, ConfigResource, ControllerOp, PlanError,
 };
 
 /// Handle an IncrementalAlterConfigs request.
@@ -87,7 +87,10 @@ async fn alter_one(
         return Ok(());
     }
     broker
-        .commit_with(|image| plan_alter_configs(image, &target, &ops))
+        .commit_op(ControllerOp::AlterConfigs {
+            resource: target,
+            ops,
+        })
         .await
         .map(|_| ())
         .map_err(|e| ResourceError {

@@ -50,7 +50,11 @@ pub async fn handle(broker: &Arc<Broker>, request: MetadataRequest, version: i16
     let response = MetadataResponse::default()
         .with_brokers(brokers(&image, broker))
         .with_cluster_id(Some(StrBytes::from_string(broker.cluster_id().to_string())))
-        .with_controller_id(BrokerId(broker.config().node_id))
+        .with_controller_id(BrokerId(
+            broker
+                .active_controller()
+                .unwrap_or(broker.config().node_id),
+        ))
         .with_topics(topics)
         .with_cluster_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED);
     Outcome::respond(response)

@@ -14,7 +14,7 @@
 //! after a restart is not an error).
 
 mod log_store;
-mod network;
+pub(crate) mod network;
 mod state_machine;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -46,6 +46,10 @@ pub(crate) fn blocking_io<R>(f: impl FnOnce() -> R) -> R {
         _ => f(),
     }
 }
+
+/// Where the controller listener finds the [`crate::controller::Controller`]
+/// that answers brokers' requests (set once the node has built it).
+pub type ControllerSlot = Arc<std::sync::OnceLock<std::sync::Weak<crate::controller::Controller>>>;
 
 /// Raft node ids (`node.id` as u64; Kafka's ids are non-negative).
 pub type NodeId = u64;
@@ -113,7 +117,7 @@ pub enum QuorumError {
 }
 
 /// A follower's progress as the leader sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct VoterStatus {
     /// Node id.
     pub node_id: i32,
@@ -125,7 +129,7 @@ pub struct VoterStatus {
 }
 
 /// A view of the quorum (for `weir metadata-quorum describe --status`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct QuorumStatus {
     /// This node.
     pub node_id: i32,
@@ -149,8 +153,9 @@ pub struct Quorum {
     node_id: i32,
     raft: Raft<TypeConfig>,
     image: Arc<RwLock<Arc<MetadataImage>>>,
-    server: JoinHandle<()>,
+    server: std::sync::Mutex<Option<JoinHandle<()>>>,
     local_addr: SocketAddr,
+    slot: ControllerSlot,
 }
 
 impl std::fmt::Debug for Quorum {
@@ -223,7 +228,8 @@ impl Quorum {
             .await
             .map_err(|e| QuorumError::Raft(e.to_string()))?;
         let local_addr = listener.local_addr()?;
-        let server = tokio::spawn(network::serve(listener, raft.clone()));
+        let slot = ControllerSlot::default();
+        let server = tokio::spawn(network::serve(listener, raft.clone(), slot.clone()));
 
         let lowest = *members.keys().next().unwrap();
         if me == lowest {
@@ -247,8 +253,9 @@ impl Quorum {
             node_id,
             raft,
             image,
-            server,
+            server: std::sync::Mutex::new(Some(server)),
             local_addr,
+            slot,
         })
     }
 
@@ -342,10 +349,84 @@ impl Quorum {
         }
     }
 
+    /// Hand controller requests arriving on the controller listener to
+    /// `controller` (once; later calls are ignored).
+    pub fn set_controller(&self, controller: &Arc<crate::controller::Controller>) {
+        let _ = self.slot.set(Arc::downgrade(controller));
+    }
+
+    /// True when this node is the leader (the active controller).
+    pub fn is_leader(&self) -> bool {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        m.current_leader == Some(m.id)
+    }
+
+    /// The Raft term.
+    pub fn term(&self) -> u64 {
+        self.raft.metrics().borrow().current_term
+    }
+
+    /// Highest log index applied to this node's image (0 before any).
+    pub fn applied_index(&self) -> u64 {
+        self.raft
+            .metrics()
+            .borrow()
+            .last_applied
+            .map(|l| l.index)
+            .unwrap_or(0)
+    }
+
+    /// As leader, confirm leadership with a quorum and wait until every
+    /// entry committed before this call is applied here, so that planning
+    /// against [`Quorum::image`] sees all of them.
+    pub async fn ensure_linearizable(&self) -> Result<(), QuorumError> {
+        match self.raft.ensure_linearizable().await {
+            Ok(_) => Ok(()),
+            Err(RaftError::APIError(openraft::error::CheckIsLeaderError::ForwardToLeader(f))) => {
+                Err(QuorumError::NotLeader {
+                    leader: f.leader_id.and_then(|id| i32::try_from(id).ok()),
+                })
+            }
+            Err(RaftError::APIError(e)) => Err(QuorumError::Raft(e.to_string())),
+            Err(RaftError::Fatal(e)) => Err(QuorumError::Shutdown(e.to_string())),
+        }
+    }
+
+    /// Wait until this node has applied `index` (bounded); false on timeout
+    /// or shutdown.
+    pub async fn wait_applied(&self, index: u64, timeout: Duration) -> bool {
+        self.raft
+            .wait(Some(timeout))
+            .applied_index_at_least(Some(index), "wait_applied")
+            .await
+            .is_ok()
+    }
+
+    /// Wait until the applied index changes from `seen` (bounded); returns
+    /// the applied index then.
+    pub async fn wait_applied_change(&self, seen: u64, timeout: Duration) -> u64 {
+        let mut rx = self.raft.metrics();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let now = rx.borrow().last_applied.map(|l| l.index).unwrap_or(0);
+            if now != seen {
+                return now;
+            }
+            match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(Ok(())) => {}
+                _ => return now,
+            }
+        }
+    }
+
     /// Stop Raft and the controller listener.
-    pub async fn shutdown(self) -> Result<(), QuorumError> {
-        self.server.abort();
-        let _ = self.server.await;
+    pub async fn shutdown(&self) -> Result<(), QuorumError> {
+        let server = self.server.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(server) = server {
+            server.abort();
+            let _ = server.await;
+        }
         self.raft
             .shutdown()
             .await

@@ -20,7 +20,8 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use super::{NodeId, TypeConfig};
+use super::{ControllerSlot, NodeId, TypeConfig};
+use crate::controller::{ControllerRequest, ControllerResponse};
 
 /// Largest frame either side accepts.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024 * 1024;
@@ -35,6 +36,8 @@ pub enum RpcRequest {
     Vote(VoteRequest<NodeId>),
     /// One chunk of a snapshot.
     InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
+    /// A broker's request to the active controller (not Raft).
+    Controller(ControllerRequest),
 }
 
 /// The answer to an [`RpcRequest`].
@@ -48,9 +51,14 @@ pub enum RpcResponse {
     InstallSnapshot(
         Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>,
     ),
+    /// To Controller.
+    Controller(ControllerResponse),
 }
 
-async fn write_frame<T: Serialize>(stream: &mut TcpStream, msg: &T) -> std::io::Result<()> {
+pub(crate) async fn write_frame<T: Serialize>(
+    stream: &mut TcpStream,
+    msg: &T,
+) -> std::io::Result<()> {
     let json = serde_json::to_vec(msg).map_err(std::io::Error::other)?;
     if json.len() > MAX_FRAME_BYTES {
         return Err(std::io::Error::other("raft frame too large"));
@@ -62,7 +70,9 @@ async fn write_frame<T: Serialize>(stream: &mut TcpStream, msg: &T) -> std::io::
     stream.flush().await
 }
 
-async fn read_frame<T: for<'de> Deserialize<'de>>(stream: &mut TcpStream) -> std::io::Result<T> {
+pub(crate) async fn read_frame<T: for<'de> Deserialize<'de>>(
+    stream: &mut TcpStream,
+) -> std::io::Result<T> {
     let len = stream.read_u32().await? as usize;
     if len > MAX_FRAME_BYTES {
         return Err(std::io::Error::new(
@@ -85,7 +95,7 @@ async fn read_frame<T: for<'de> Deserialize<'de>>(stream: &mut TcpStream) -> std
 
 /// Serve Raft RPCs on `listener` until the task is aborted; aborting it
 /// also closes every connection it accepted (they live in its `JoinSet`).
-pub async fn serve(listener: TcpListener, raft: Raft<TypeConfig>) {
+pub async fn serve(listener: TcpListener, raft: Raft<TypeConfig>, slot: ControllerSlot) {
     let mut conns = tokio::task::JoinSet::new();
     loop {
         while conns.try_join_next().is_some() {}
@@ -98,15 +108,20 @@ pub async fn serve(listener: TcpListener, raft: Raft<TypeConfig>) {
             }
         };
         let raft = raft.clone();
+        let slot = slot.clone();
         conns.spawn(async move {
-            if let Err(e) = serve_conn(stream, raft).await {
+            if let Err(e) = serve_conn(stream, raft, slot).await {
                 tracing::debug!(%peer, error = %e, "controller connection closed");
             }
         });
     }
 }
 
-async fn serve_conn(mut stream: TcpStream, raft: Raft<TypeConfig>) -> std::io::Result<()> {
+async fn serve_conn(
+    mut stream: TcpStream,
+    raft: Raft<TypeConfig>,
+    slot: ControllerSlot,
+) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
     loop {
         let req: RpcRequest = match read_frame(&mut stream).await {
@@ -121,6 +136,13 @@ async fn serve_conn(mut stream: TcpStream, raft: Raft<TypeConfig>) -> std::io::R
             RpcRequest::Vote(r) => RpcResponse::Vote(raft.vote(r).await),
             RpcRequest::InstallSnapshot(r) => {
                 RpcResponse::InstallSnapshot(raft.install_snapshot(r).await)
+            }
+            RpcRequest::Controller(r) => {
+                let controller = slot.get().and_then(std::sync::Weak::upgrade);
+                RpcResponse::Controller(match controller {
+                    Some(c) => c.handle(r).await,
+                    None => ControllerResponse::NotReady,
+                })
             }
         };
         write_frame(&mut stream, &resp).await?;
