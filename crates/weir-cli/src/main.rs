@@ -45,6 +45,10 @@ enum Commands {
     /// Start a broker from a Kafka server.properties file
     /// (kafka-server-start.sh).
     Server(commands::server::Args),
+    /// Run a local cluster of N nodes (broker and controller each) until
+    /// Ctrl-C. Node i serves clients on BASE+i-1 and the controller quorum
+    /// on BASE+100+i-1; its files are in DATA_DIR/node-i.
+    Dev(commands::dev::Args),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +63,7 @@ fn main() -> ExitCode {
         Commands::ProducerPerfTest(args) => commands::producer_perf_test::run(&args, &mut out),
         Commands::ConsumerPerfTest(args) => commands::consumer_perf_test::run(&args, &mut out),
         Commands::Server(args) => commands::server::run(&args),
+        Commands::Dev(args) => commands::dev::run(&args, &mut out),
     };
     let result = result.and_then(|()| out.flush().map_err(anyhow::Error::from));
     match result {

@@ -3,6 +3,7 @@
 pub mod console_consumer;
 pub mod console_producer;
 pub mod consumer_perf_test;
+pub mod dev;
 pub mod dump_log;
 pub mod producer_perf_test;
 pub mod server;

@@ -9,6 +9,10 @@
 //! `info`); unknown configuration keys are logged as warnings. A file that
 //! cannot be read or a bad value ends the command with one line on stderr
 //! and exit code 1, before anything is started.
+//!
+//! Started by `weir dev`, the server gets `WEIR_DEV_PARENT_PID`; when that
+//! process is no longer its parent (it died), the server shuts down as on
+//! SIGTERM.
 
 use anyhow::{Context, Result};
 use std::future::Future;
@@ -16,6 +20,8 @@ use std::path::{Path, PathBuf};
 use tokio::signal::unix::{signal, SignalKind};
 use tracing_subscriber::EnvFilter;
 use weir_broker::config::BrokerConfig;
+
+use super::dev::PARENT_PID_ENV;
 
 /// Arguments, as `kafka-server-start.sh` takes them.
 #[derive(Debug, clap::Args)]
@@ -85,13 +91,29 @@ fn shutdown_signal() -> Result<impl Future<Output = ()> + Send + 'static> {
         signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;
     let mut terminate =
         signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
+    let parent = std::env::var(PARENT_PID_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<u32>().ok());
     Ok(async move {
         let name = tokio::select! {
-            _ = interrupt.recv() => "SIGINT",
-            _ = terminate.recv() => "SIGTERM",
+            _ = interrupt.recv() => "SIGINT received",
+            _ = terminate.recv() => "SIGTERM received",
+            () = parent_gone(parent) => "the weir dev process that started this server is gone",
         };
-        tracing::info!("{name} received; shutting down");
+        tracing::info!("{name}; shutting down");
     })
+}
+
+/// Completes when the process `parent` (from `WEIR_DEV_PARENT_PID`) is no
+/// longer our parent: it died and we were re-parented. Checked every
+/// 500 ms; never completes without a parent to watch.
+async fn parent_gone(parent: Option<u32>) {
+    let Some(parent) = parent else {
+        return std::future::pending().await;
+    };
+    while std::os::unix::process::parent_id() == parent {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
 }
 
 #[cfg(test)]

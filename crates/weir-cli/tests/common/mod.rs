@@ -88,4 +88,5 @@ pub fn scratch(test: &str) -> PathBuf {
     dir
 }
 
+pub mod cluster;
 pub mod server;
