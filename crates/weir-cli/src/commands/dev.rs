@@ -638,7 +638,9 @@ mod tests {
         assert!(Plan::new(&args(0, 9092)).is_err());
         assert!(Plan::new(&args(33, 9092)).is_err());
         assert!(Plan::new(&args(32, 9092)).is_ok());
-        assert!(Plan::new(&args(3, 65_400)).is_err());
+        // The last controller port would be 65_434 + 100 + 2 = 65_536.
+        assert!(Plan::new(&args(3, 65_434)).is_err());
+        assert!(Plan::new(&args(3, 65_433)).is_ok());
         assert!(Plan::new(&args(3, 0)).is_err());
     }
 }
