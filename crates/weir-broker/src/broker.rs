@@ -22,6 +22,7 @@ use crate::controller::{
 };
 use crate::group_coordinator::{GroupCoordinatorHandle, OFFSETS_DIR};
 use crate::log_manager::LogManager;
+use crate::metadata_source::{MetadataSource, Observer};
 use crate::partition::Partition;
 use crate::quorum::{Quorum, QuorumConfig, QuorumStatus};
 use kafka_protocol::error::ResponseError;
@@ -96,8 +97,8 @@ pub struct Broker {
     config: BrokerConfig,
     cluster_id: String,
     logs: LogManager,
-    quorum: Arc<Quorum>,
-    controller_client: ControllerClient,
+    metadata: MetadataSource,
+    controller_client: Arc<ControllerClient>,
     incarnation_id: Uuid,
     broker_epoch: AtomicI64,
     reconcile_lock: Mutex<()>,
@@ -156,12 +157,6 @@ impl Broker {
     /// start the background duties.
     pub async fn start(config: BrokerConfig) -> anyhow::Result<Arc<Broker>> {
         let fs: Fs = RealFs::shared();
-        if !config.process_roles.controller {
-            anyhow::bail!(
-                "process.roles=broker (a broker-only node) is not supported yet: \
-                 every Weir node is a controller voter (process.roles=broker,controller)"
-            );
-        }
         let voters = resolve_voters(&config).await?;
         if voters.is_empty() {
             anyhow::bail!(
@@ -169,6 +164,67 @@ impl Broker {
                  (dynamic quorums, KIP-853, are not supported)"
             );
         }
+        let mut tasks = Vec::new();
+        let (metadata, controller_client) = if config.process_roles.controller {
+            let (quorum, controller) = Self::start_voter(&config, &voters, &fs).await?;
+            let weak = Arc::downgrade(&controller);
+            tasks.push(tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_millis(250));
+                loop {
+                    tick.tick().await;
+                    let Some(c) = weak.upgrade() else { return };
+                    c.tick().await;
+                }
+            }));
+            let client = Arc::new(ControllerClient::new(
+                config.node_id,
+                voters.clone(),
+                Some(controller),
+            ));
+            (MetadataSource::Voter(quorum), client)
+        } else {
+            let client = Arc::new(ControllerClient::new(config.node_id, voters.clone(), None));
+            let observer = Observer::start(config.node_id, client.clone());
+            (MetadataSource::Observer(observer), client)
+        };
+        let cluster_id = Self::wait_for_cluster_id(&metadata, &voters).await;
+        let now = now_ms();
+        let logs = LogManager::open_with_cluster_id(fs, &config, Some(&cluster_id), now)?;
+        let groups = GroupCoordinatorHandle::new(
+            config.log_dirs[0].join(OFFSETS_DIR),
+            GroupConfig {
+                initial_rebalance_delay_ms: config.group_initial_rebalance_delay_ms,
+                ..Default::default()
+            },
+        )?;
+        let broker = Arc::new(Broker {
+            config,
+            cluster_id,
+            logs,
+            metadata,
+            controller_client,
+            incarnation_id: Uuid::new_v4(),
+            broker_epoch: AtomicI64::new(-1),
+            reconcile_lock: Mutex::new(()),
+            partitions: RwLock::new(HashMap::new()),
+            producer_ids: tokio::sync::Mutex::new(ProducerIds::default()),
+            background: Mutex::new(tasks),
+            groups,
+        });
+        broker.register().await?;
+        broker.wait_unfenced().await;
+        broker.reconcile()?;
+        broker.start_background();
+        Ok(broker)
+    }
+
+    /// Start this node's Raft voter on the controller listener and its
+    /// controller.
+    async fn start_voter(
+        config: &BrokerConfig,
+        voters: &BTreeMap<i32, SocketAddr>,
+        fs: &Fs,
+    ) -> anyhow::Result<(Arc<Quorum>, Arc<Controller>)> {
         let listener = config
             .controller_listener()
             .ok_or_else(|| anyhow::anyhow!("a controller needs a controller listener"))?;
@@ -197,56 +253,18 @@ impl Broker {
             quorum.clone(),
             ControllerConfig {
                 session_timeout_ms: config.broker_session_timeout_ms,
-                cluster_id_hint: existing_cluster_id(&fs, &config),
+                cluster_id_hint: existing_cluster_id(fs, config),
             },
         );
-        let ticker = {
-            let weak = Arc::downgrade(&controller);
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(Duration::from_millis(250));
-                loop {
-                    tick.tick().await;
-                    let Some(c) = weak.upgrade() else { return };
-                    c.tick().await;
-                }
-            })
-        };
-        let cluster_id = Self::wait_for_cluster_id(&quorum, &voters).await;
-        let now = now_ms();
-        let logs = LogManager::open_with_cluster_id(fs, &config, Some(&cluster_id), now)?;
-        let groups = GroupCoordinatorHandle::new(
-            config.log_dirs[0].join(OFFSETS_DIR),
-            GroupConfig {
-                initial_rebalance_delay_ms: config.group_initial_rebalance_delay_ms,
-                ..Default::default()
-            },
-        )?;
-        let controller_client =
-            ControllerClient::new(config.node_id, voters, Some(controller.clone()));
-        let broker = Arc::new(Broker {
-            config,
-            cluster_id,
-            logs,
-            quorum,
-            controller_client,
-            incarnation_id: Uuid::new_v4(),
-            broker_epoch: AtomicI64::new(-1),
-            reconcile_lock: Mutex::new(()),
-            partitions: RwLock::new(HashMap::new()),
-            producer_ids: tokio::sync::Mutex::new(ProducerIds::default()),
-            background: Mutex::new(vec![ticker]),
-            groups,
-        });
-        broker.register().await?;
-        broker.wait_unfenced().await;
-        broker.reconcile()?;
-        broker.start_background();
-        Ok(broker)
+        Ok((quorum, controller))
     }
 
     /// Wait (logging every few seconds) until the metadata log holds the
     /// cluster id; a quorum needs a majority of voters up.
-    async fn wait_for_cluster_id(quorum: &Quorum, voters: &BTreeMap<i32, SocketAddr>) -> String {
+    async fn wait_for_cluster_id(
+        quorum: &MetadataSource,
+        voters: &BTreeMap<i32, SocketAddr>,
+    ) -> String {
         let started = tokio::time::Instant::now();
         let mut last_log = started;
         loop {
@@ -257,7 +275,6 @@ impl Broker {
                 last_log = tokio::time::Instant::now();
                 tracing::info!(
                     waited_s = started.elapsed().as_secs(),
-                    leader = ?quorum.leader(),
                     voters = ?voters,
                     "waiting for the metadata quorum (a majority of voters must be up)"
                 );
@@ -285,7 +302,7 @@ impl Broker {
 
     /// The current metadata image (this node's copy of the metadata log).
     pub fn image(&self) -> Arc<MetadataImage> {
-        self.quorum.image()
+        self.metadata.image()
     }
 
     /// The active controller's node id, if known.
@@ -367,7 +384,7 @@ impl Broker {
                     index,
                 }) => {
                     self.broker_epoch.store(broker_epoch, Ordering::SeqCst);
-                    self.quorum.wait_applied(index, APPLY_TIMEOUT).await;
+                    self.metadata.wait_applied(index, APPLY_TIMEOUT).await;
                     tracing::info!(broker_epoch, "registered with the controller");
                     return Ok(());
                 }
@@ -389,7 +406,7 @@ impl Broker {
         let request = ControllerRequest::Heartbeat {
             broker_id: self.config.node_id,
             broker_epoch: self.broker_epoch(),
-            applied_index: self.quorum.applied_index(),
+            applied_index: self.metadata.applied_index(),
         };
         match self
             .controller_client
@@ -398,7 +415,7 @@ impl Broker {
         {
             Ok(ControllerResponse::Heartbeat { fenced, index }) => {
                 if !fenced {
-                    self.quorum.wait_applied(index, APPLY_TIMEOUT).await;
+                    self.metadata.wait_applied(index, APPLY_TIMEOUT).await;
                 }
             }
             Ok(other) => tracing::debug!("unexpected answer to heartbeat: {other:?}"),
@@ -439,7 +456,7 @@ impl Broker {
             .await?
         {
             ControllerResponse::Committed { records, index } => {
-                self.quorum.wait_applied(index, APPLY_TIMEOUT).await;
+                self.metadata.wait_applied(index, APPLY_TIMEOUT).await;
                 self.reconcile()
                     .map_err(|e| CommitError::Store(e.to_string()))?;
                 Ok(records)
@@ -670,7 +687,7 @@ impl Broker {
         }));
         // Reconcile the led partitions with every newly applied image.
         let weak = Arc::downgrade(self);
-        let quorum = self.quorum.clone();
+        let quorum = self.metadata.clone();
         tasks.push(tokio::spawn(async move {
             let mut seen = quorum.applied_index();
             loop {
@@ -742,9 +759,7 @@ impl Broker {
             .unwrap_or_else(|p| p.into_inner())
             .clear();
         self.logs.shutdown(&hwms)?;
-        if let Err(e) = self.quorum.shutdown().await {
-            tracing::warn!("stopping the metadata quorum: {e}");
-        }
+        self.metadata.shutdown().await;
         tracing::info!("shut down cleanly");
         Ok(())
     }

@@ -25,7 +25,7 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use weir_core::metadata::{
     plan_broker_fenced, plan_broker_unfenced, plan_register_broker, BrokerRegistrationRequest,
-    BrokerSessions, ControllerOp, HeartbeatVerdict, MetadataRecord, PlanError,
+    BrokerSessions, ControllerOp, HeartbeatVerdict, MetadataImage, MetadataRecord, PlanError,
 };
 
 /// A broker's request to the active controller.
@@ -47,6 +47,14 @@ pub enum ControllerRequest {
     },
     /// The quorum's state as the leader sees it.
     DescribeQuorum,
+    /// A broker-only node (observer) asks for the committed image once it
+    /// has moved past `after_index` (long poll, up to a second).
+    FetchMetadata {
+        /// The observer.
+        broker_id: i32,
+        /// The index of the image it holds.
+        after_index: u64,
+    },
 }
 
 /// The controller's answer.
@@ -76,6 +84,13 @@ pub enum ControllerResponse {
     },
     /// The quorum status.
     Quorum(QuorumStatus),
+    /// The committed image at `index` (to FetchMetadata).
+    Metadata {
+        /// Metadata log index the image reflects.
+        index: u64,
+        /// The image.
+        image: MetadataImage,
+    },
     /// The request was refused (a Kafka error).
     Refused(PlanError),
     /// This node is not the active controller.
@@ -111,7 +126,12 @@ pub struct Controller {
     config: ControllerConfig,
     state: tokio::sync::Mutex<LeaderState>,
     sessions: Mutex<BrokerSessions>,
+    /// Observers: id → (index of the image they hold, when they asked).
+    observers: Mutex<BTreeMap<i32, (u64, i64)>>,
 }
+
+/// How long a FetchMetadata waits for the log to move.
+const FETCH_METADATA_WAIT: Duration = Duration::from_secs(1);
 
 fn from_quorum(e: QuorumError) -> ControllerResponse {
     match e {
@@ -133,6 +153,7 @@ impl Controller {
             config,
             state: tokio::sync::Mutex::new(LeaderState::default()),
             sessions: Mutex::new(sessions),
+            observers: Mutex::new(BTreeMap::new()),
         });
         controller.quorum.set_controller(&controller);
         controller
@@ -177,14 +198,43 @@ impl Controller {
     /// Answer one request.
     pub async fn handle(&self, request: ControllerRequest) -> ControllerResponse {
         let now = crate::broker::now_ms();
-        if let ControllerRequest::DescribeQuorum = request {
-            return if self.quorum.is_leader() {
-                ControllerResponse::Quorum(self.quorum.status())
-            } else {
-                ControllerResponse::NotLeader {
-                    leader: self.quorum.leader(),
-                }
-            };
+        match request {
+            ControllerRequest::DescribeQuorum => {
+                return if self.quorum.is_leader() {
+                    let mut status = self.quorum.status();
+                    let observers = self.observers.lock().unwrap_or_else(|p| p.into_inner());
+                    status.observers = observers
+                        .iter()
+                        .map(|(id, (index, _))| crate::quorum::VoterStatus {
+                            node_id: *id,
+                            addr: String::new(),
+                            match_index: Some(*index),
+                        })
+                        .collect();
+                    ControllerResponse::Quorum(status)
+                } else {
+                    ControllerResponse::NotLeader {
+                        leader: self.quorum.leader(),
+                    }
+                };
+            }
+            ControllerRequest::FetchMetadata {
+                broker_id,
+                after_index,
+            } => {
+                self.observers
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(broker_id, (after_index, now));
+                let index = self
+                    .quorum
+                    .wait_applied_change(after_index, FETCH_METADATA_WAIT)
+                    .await;
+                // The image is read after the index: it is at least as new.
+                let image = (*self.quorum.image()).clone();
+                return ControllerResponse::Metadata { index, image };
+            }
+            _ => {}
         }
         let mut state = self.state.lock().await;
         if let Err(e) = self.ready(&mut state, now).await {
@@ -268,7 +318,9 @@ impl Controller {
                     }
                 }
             }
-            ControllerRequest::DescribeQuorum => unreachable!("answered above"),
+            ControllerRequest::DescribeQuorum | ControllerRequest::FetchMetadata { .. } => {
+                unreachable!("answered above")
+            }
         }
     }
 

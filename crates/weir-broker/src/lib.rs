@@ -28,6 +28,7 @@ pub mod frame;
 pub mod group_coordinator;
 pub mod guard;
 pub mod log_manager;
+pub mod metadata_source;
 pub mod metadata_store;
 pub mod partition;
 pub mod quorum;
