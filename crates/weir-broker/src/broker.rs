@@ -310,6 +310,40 @@ impl Broker {
         self.controller_client.leader()
     }
 
+    /// The broker that coordinates `group`, or `None` when no broker is
+    /// unfenced. Every node computes the same answer from its image:
+    /// Kafka's `__consumer_offsets` partition for the group
+    /// (`abs(hashCode) % offsets.topic.num.partitions`, Java's
+    /// `String.hashCode`) mapped onto the registered brokers in id order;
+    /// a fenced pick passes to the next unfenced broker in that order.
+    /// (Until the offsets topic is replicated, a group's offsets live on
+    /// its coordinator's disk.)
+    pub fn group_coordinator(&self, group: &str) -> Option<i32> {
+        let image = self.image();
+        let brokers: Vec<i32> = image.brokers().map(|b| b.broker_id).collect();
+        if brokers.is_empty() {
+            return None;
+        }
+        let partition = offsets_partition(group, self.config.offsets_topic_num_partitions);
+        let start = partition as usize % brokers.len();
+        (0..brokers.len())
+            .map(|i| brokers[(start + i) % brokers.len()])
+            .find(|b| image.is_unfenced(*b))
+    }
+
+    /// The advertised client endpoint of `broker_id`, from the image.
+    pub fn broker_endpoint(&self, broker_id: i32) -> Option<(String, i32)> {
+        let image = self.image();
+        let listener = self
+            .config
+            .client_listener()
+            .map(|l| l.name.clone())
+            .unwrap_or_else(|| "PLAINTEXT".to_string());
+        let broker = image.broker(broker_id)?;
+        let e = broker.listeners.iter().find(|e| e.name == listener)?;
+        Some((e.host.clone(), i32::from(e.port)))
+    }
+
     /// This node's broker epoch from its registration (-1 before).
     pub fn broker_epoch(&self) -> i64 {
         self.broker_epoch.load(Ordering::SeqCst)
@@ -762,5 +796,40 @@ impl Broker {
         self.metadata.shutdown().await;
         tracing::info!("shut down cleanly");
         Ok(())
+    }
+}
+
+/// Java's `String.hashCode` over UTF-16 code units (wrapping).
+fn java_string_hash(s: &str) -> i32 {
+    s.encode_utf16()
+        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
+}
+
+/// Kafka's `GroupCoordinator.partitionFor`: `Utils.abs(hash) % n`
+/// (`Utils.abs` maps `i32::MIN` to 0).
+pub fn offsets_partition(group: &str, partitions: i32) -> i32 {
+    let h = java_string_hash(group);
+    let abs = if h == i32::MIN { 0 } else { h.abs() };
+    abs % partitions.max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_partition_matches_kafkas_partition_for() {
+        // Java's definition s[0]*31^(n-1) + ... + s[n-1], wrapping.
+        assert_eq!(java_string_hash(""), 0);
+        assert_eq!(java_string_hash("a"), 97);
+        assert_eq!(java_string_hash("console-consumer-1"), 35782224);
+        assert_eq!(java_string_hash("my-group"), -1906497762);
+        assert_eq!(offsets_partition("console-consumer-1", 50), 24);
+        assert_eq!(offsets_partition("my-group", 50), 12);
+        assert_eq!(offsets_partition("a", 50), 47);
+        // Kafka's Utils.abs(Integer.MIN_VALUE) is 0.
+        let min = "polygenelubricants"; // hashCode() == Integer.MIN_VALUE
+        assert_eq!(java_string_hash(min), i32::MIN);
+        assert_eq!(offsets_partition(min, 50), 0);
     }
 }
