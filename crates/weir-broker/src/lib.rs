@@ -15,9 +15,11 @@
 //!   watermark, long-poll wake-ups).
 //! - [`log_manager`]: the log dirs, every partition's `Log`, checkpoints,
 //!   flush and retention.
-//! - [`metadata_store`]: the metadata records this node applies to its
-//!   `weir_core::metadata` image (a local file for a single broker; the
-//!   Raft log in a cluster).
+//! - [`quorum`]: the Raft metadata log (openraft) a controller voter
+//!   runs; [`controller`]: the active controller (registration,
+//!   heartbeats, fencing, metadata changes) and the client brokers use to
+//!   reach it; [`metadata_source`]: a node's image, from its own Raft
+//!   voter or, for a broker-only node, fetched from the controller.
 
 pub mod api;
 pub mod broker;
@@ -29,7 +31,6 @@ pub mod group_coordinator;
 pub mod guard;
 pub mod log_manager;
 pub mod metadata_source;
-pub mod metadata_store;
 pub mod partition;
 pub mod quorum;
 pub mod server;
