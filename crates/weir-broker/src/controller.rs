@@ -130,6 +130,9 @@ pub struct Controller {
     observers: Mutex<BTreeMap<i32, (u64, i64)>>,
 }
 
+/// How long the controller waits for the quorum to confirm or commit.
+const QUORUM_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How long a FetchMetadata waits for the log to move.
 const FETCH_METADATA_WAIT: Duration = Duration::from_secs(1);
 
@@ -173,10 +176,13 @@ impl Controller {
         }
         let term = self.quorum.term();
         if state.ready_term != Some(term) {
-            self.quorum
-                .ensure_linearizable()
-                .await
-                .map_err(from_quorum)?;
+            match tokio::time::timeout(QUORUM_TIMEOUT, self.quorum.ensure_linearizable()).await {
+                Ok(r) => r.map_err(from_quorum)?,
+                Err(_) => {
+                    tracing::warn!("no quorum confirmed this node's leadership in time");
+                    return Err(ControllerResponse::NotReady);
+                }
+            }
             let image = self.quorum.image();
             self.sessions
                 .lock()
@@ -192,7 +198,15 @@ impl Controller {
         if records.is_empty() {
             return Ok(self.quorum.applied_index());
         }
-        self.quorum.propose(records).await.map_err(from_quorum)
+        // A leader cut off from the other voters never commits; give up
+        // rather than hold the controller lock forever.
+        match tokio::time::timeout(QUORUM_TIMEOUT, self.quorum.propose(records)).await {
+            Ok(r) => r.map_err(from_quorum),
+            Err(_) => {
+                tracing::warn!("metadata records not committed in time (no quorum?)");
+                Err(ControllerResponse::NotReady)
+            }
+        }
     }
 
     /// Answer one request.
