@@ -42,6 +42,8 @@ enum Commands {
     ProducerPerfTest(commands::producer_perf_test::Args),
     /// Measure consumer throughput (kafka-consumer-perf-test.sh).
     ConsumerPerfTest(commands::consumer_perf_test::Args),
+    /// Describe the KRaft metadata quorum (kafka-metadata-quorum.sh).
+    MetadataQuorum(commands::metadata_quorum::Args),
     /// Start a broker from a Kafka server.properties file
     /// (kafka-server-start.sh).
     Server(commands::server::Args),
@@ -62,6 +64,7 @@ fn main() -> ExitCode {
         Commands::ConsoleConsumer(args) => commands::console_consumer::run(&args, &mut out),
         Commands::ProducerPerfTest(args) => commands::producer_perf_test::run(&args, &mut out),
         Commands::ConsumerPerfTest(args) => commands::consumer_perf_test::run(&args, &mut out),
+        Commands::MetadataQuorum(args) => commands::metadata_quorum::run(&args, &mut out),
         Commands::Server(args) => commands::server::run(&args),
         Commands::Dev(args) => commands::dev::run(&args, &mut out),
     };

@@ -15,12 +15,14 @@ use kafka_protocol::messages::create_topics_request::{
 };
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use kafka_protocol::messages::describe_quorum_request;
 use kafka_protocol::messages::incremental_alter_configs_request::{
     AlterConfigsResource, AlterableConfig,
 };
 use kafka_protocol::messages::{
     CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, DescribeClusterRequest,
-    DescribeConfigsRequest, IncrementalAlterConfigsRequest,
+    DescribeConfigsRequest, DescribeQuorumRequest, DescribeQuorumResponse,
+    IncrementalAlterConfigsRequest,
 };
 use kafka_protocol::protocol::StrBytes;
 use std::collections::BTreeMap;
@@ -118,6 +120,64 @@ pub struct ClusterDescription {
     pub controller: Option<BrokerId>,
     /// Live brokers.
     pub brokers: Vec<BrokerInfo>,
+}
+
+/// The metadata log's topic, the one partition DescribeQuorum describes.
+pub const CLUSTER_METADATA_TOPIC: &str = "__cluster_metadata";
+
+/// One voter or observer of the metadata quorum (Kafka's
+/// `QuorumInfo.ReplicaState`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuorumReplica {
+    /// Node id.
+    pub replica_id: i32,
+    /// Its metadata directory id (nil when the broker does not say).
+    pub directory_id: Uuid,
+    /// Its log end offset as the leader knows it (-1: unknown).
+    pub log_end_offset: i64,
+    /// When it last fetched, epoch ms (`None` when the broker sent -1).
+    pub last_fetch_timestamp: Option<i64>,
+    /// When it was last caught up, epoch ms (`None` when the broker sent -1).
+    pub last_caught_up_timestamp: Option<i64>,
+}
+
+/// One endpoint of a voter (Kafka's `RaftVoterEndpoint`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuorumEndpoint {
+    /// Listener name, e.g. `CONTROLLER`.
+    pub name: String,
+    /// Host.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+}
+
+impl std::fmt::Display for QuorumEndpoint {
+    /// `NAME://host:port`, IPv6 hosts in brackets, as Kafka prints it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "{}://[{}]:{}", self.name, self.host, self.port)
+        } else {
+            write!(f, "{}://{}:{}", self.name, self.host, self.port)
+        }
+    }
+}
+
+/// The metadata quorum as DescribeQuorum reports it (Kafka's `QuorumInfo`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuorumDescription {
+    /// The leader's node id (-1: none).
+    pub leader_id: i32,
+    /// The leader's epoch.
+    pub leader_epoch: i32,
+    /// The metadata log's high watermark (-1: unknown).
+    pub high_watermark: i64,
+    /// Voters, in the broker's order.
+    pub voters: Vec<QuorumReplica>,
+    /// Observers, in the broker's order.
+    pub observers: Vec<QuorumReplica>,
+    /// Voters' endpoints by node id (DescribeQuorum v2+; empty before).
+    pub nodes: BTreeMap<i32, Vec<QuorumEndpoint>>,
 }
 
 /// Admin operations on a cluster.
@@ -346,6 +406,90 @@ impl Admin {
                 .collect(),
         })
     }
+    /// The metadata quorum: leader, epoch, high watermark, voters and
+    /// observers (DescribeQuorum, Kafka's `describeMetadataQuorum`). Any
+    /// broker answers; it asks the active controller.
+    pub async fn describe_quorum(&self) -> Result<QuorumDescription> {
+        let request = DescribeQuorumRequest::default().with_topics(vec![
+            describe_quorum_request::TopicData::default()
+                .with_topic_name(topic_name(CLUSTER_METADATA_TOPIC))
+                .with_partitions(vec![
+                    describe_quorum_request::PartitionData::default().with_partition_index(0)
+                ]),
+        ]);
+        let resp = self
+            .client
+            .any_connection()
+            .await?
+            .request(&request)
+            .await?;
+        quorum_description(&resp)
+    }
+}
+
+/// Kafka's `describeMetadataQuorum` response checks: a top-level error, then
+/// exactly `__cluster_metadata` partition 0, then its error.
+fn quorum_description(resp: &DescribeQuorumResponse) -> Result<QuorumDescription> {
+    check(resp.error_code, resp.error_message.as_deref())?;
+    let unknown =
+        |m: String| kafka_error(kafka_protocol::error::ResponseError::UnknownServerError, m);
+    let [topic] = resp.topics.as_slice() else {
+        return Err(unknown(format!(
+            "DescribeMetadataQuorum received {} topics when 1 was expected",
+            resp.topics.len()
+        )));
+    };
+    if topic.topic_name.0.as_str() != CLUSTER_METADATA_TOPIC {
+        return Err(unknown(format!(
+            "DescribeMetadataQuorum received a topic with name {} when {CLUSTER_METADATA_TOPIC} was expected",
+            topic.topic_name.0.as_str()
+        )));
+    }
+    let [partition] = topic.partitions.as_slice() else {
+        return Err(unknown(format!(
+            "DescribeMetadataQuorum received a topic {} with {} partitions when 1 was expected",
+            topic.topic_name.0.as_str(),
+            topic.partitions.len()
+        )));
+    };
+    if partition.partition_index != 0 {
+        return Err(unknown(format!(
+            "DescribeMetadataQuorum received a single partition with index {} when 0 was expected",
+            partition.partition_index
+        )));
+    }
+    check(partition.error_code, partition.error_message.as_deref())?;
+    let replica =
+        |r: &kafka_protocol::messages::describe_quorum_response::ReplicaState| QuorumReplica {
+            replica_id: r.replica_id.0,
+            directory_id: r.replica_directory_id,
+            log_end_offset: r.log_end_offset,
+            last_fetch_timestamp: Some(r.last_fetch_timestamp).filter(|&t| t != -1),
+            last_caught_up_timestamp: Some(r.last_caught_up_timestamp).filter(|&t| t != -1),
+        };
+    Ok(QuorumDescription {
+        leader_id: partition.leader_id.0,
+        leader_epoch: partition.leader_epoch,
+        high_watermark: partition.high_watermark,
+        voters: partition.current_voters.iter().map(replica).collect(),
+        observers: partition.observers.iter().map(replica).collect(),
+        nodes: resp
+            .nodes
+            .iter()
+            .map(|n| {
+                let endpoints = n
+                    .listeners
+                    .iter()
+                    .map(|l| QuorumEndpoint {
+                        name: l.name.to_string(),
+                        host: l.host.to_string(),
+                        port: l.port,
+                    })
+                    .collect();
+                (n.node_id.0, endpoints)
+            })
+            .collect(),
+    })
 }
 
 fn creatable(topic: &NewTopic) -> CreatableTopic {
@@ -447,6 +591,65 @@ mod tests {
         assert_eq!(kafka_uuid_string(id), "AAAAAAAAAAAAAAAAAAAAAQ");
         let id = Uuid::from_u64_pair(u64::MAX, u64::MAX);
         assert_eq!(kafka_uuid_string(id), "_____________________w");
+    }
+
+    fn quorum_response(topic: &str, partition: i32, error: i16) -> DescribeQuorumResponse {
+        use kafka_protocol::messages::describe_quorum_response::{
+            Listener, Node, PartitionData, ReplicaState, TopicData,
+        };
+        use kafka_protocol::messages::BrokerId;
+        let state = |id: i32, leo: i64, ts: i64| {
+            ReplicaState::default()
+                .with_replica_id(BrokerId(id))
+                .with_log_end_offset(leo)
+                .with_last_fetch_timestamp(ts)
+                .with_last_caught_up_timestamp(ts)
+        };
+        DescribeQuorumResponse::default()
+            .with_topics(vec![TopicData::default()
+                .with_topic_name(topic_name(topic))
+                .with_partitions(vec![PartitionData::default()
+                    .with_partition_index(partition)
+                    .with_error_code(error)
+                    .with_leader_id(BrokerId(1))
+                    .with_leader_epoch(3)
+                    .with_high_watermark(42)
+                    .with_current_voters(vec![state(1, 42, 1000), state(2, 40, -1)])
+                    .with_observers(vec![state(4, -1, -1)])])])
+            .with_nodes(vec![Node::default()
+                .with_node_id(BrokerId(1))
+                .with_listeners(vec![Listener::default()
+                    .with_name(StrBytes::from_static_str("CONTROLLER"))
+                    .with_host(StrBytes::from_static_str("::1"))
+                    .with_port(9093)])])
+    }
+
+    #[test]
+    fn quorum_description_reads_kafka_fields() {
+        let q = quorum_description(&quorum_response("__cluster_metadata", 0, 0)).unwrap();
+        assert_eq!((q.leader_id, q.leader_epoch, q.high_watermark), (1, 3, 42));
+        assert_eq!(q.voters.len(), 2);
+        assert_eq!(q.voters[0].last_fetch_timestamp, Some(1000));
+        assert_eq!(q.voters[1].last_caught_up_timestamp, None);
+        assert_eq!(q.voters[1].log_end_offset, 40);
+        assert_eq!(q.observers[0].replica_id, 4);
+        assert_eq!(q.nodes[&1][0].to_string(), "CONTROLLER://[::1]:9093");
+    }
+
+    #[test]
+    fn quorum_description_refuses_what_kafka_refuses() {
+        let e = quorum_description(&quorum_response("other", 0, 0)).unwrap_err();
+        assert!(e.to_string().starts_with("UNKNOWN_SERVER_ERROR"), "{e}");
+        let e = quorum_description(&quorum_response("__cluster_metadata", 1, 0)).unwrap_err();
+        assert!(e.to_string().contains("index 1"), "{e}");
+        let e = quorum_description(&quorum_response("__cluster_metadata", 0, 3)).unwrap_err();
+        assert!(
+            e.to_string().starts_with("UNKNOWN_TOPIC_OR_PARTITION"),
+            "{e}"
+        );
+        let top = DescribeQuorumResponse::default().with_error_code(41);
+        let e = quorum_description(&top).unwrap_err();
+        assert!(e.to_string().starts_with("NOT_CONTROLLER"), "{e}");
     }
 
     #[test]

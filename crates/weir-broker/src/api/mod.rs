@@ -10,6 +10,7 @@ pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
+pub mod describe_quorum;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -61,6 +62,7 @@ pub async fn dispatch(broker: &Arc<Broker>, request: Request) -> Outcome {
         RequestKind::DeleteTopics(req) => delete_topics::handle(broker, req, version).await,
         RequestKind::CreatePartitions(req) => create_partitions::handle(broker, req, version).await,
         RequestKind::DescribeCluster(req) => describe_cluster::handle(broker, req, version).await,
+        RequestKind::DescribeQuorum(req) => describe_quorum::handle(broker, req, version).await,
         RequestKind::InitProducerId(req) => init_producer_id::handle(broker, req, version).await,
         RequestKind::DescribeConfigs(req) => describe_configs::handle(broker, req, version).await,
         RequestKind::IncrementalAlterConfigs(req) => {
@@ -128,6 +130,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::AlterConfigs, 0, 2),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::DescribeCluster, 0, 1),
+    (ApiKey::DescribeQuorum, 0, 2),
 ];
 
 /// The accepted version range of `key`, if Weir serves it.

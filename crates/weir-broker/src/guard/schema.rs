@@ -616,6 +616,18 @@ const DESCRIBE_CLUSTER: Message = msg(
     ],
 );
 
+const DESCRIBE_QUORUM_PARTITION: &[Field] = &[f("partition_index", Int32)];
+const DESCRIBE_QUORUM_TOPIC: &[Field] = &[
+    f("topic_name", String),
+    f("partitions", Array(&Struct(DESCRIBE_QUORUM_PARTITION))),
+];
+const DESCRIBE_QUORUM: Message = msg(
+    "DescribeQuorumRequest",
+    (0, 2),
+    0,
+    &[f("topics", Array(&Struct(DESCRIBE_QUORUM_TOPIC)))],
+);
+
 /// Every request body the guard can check, by API key.
 pub const REQUESTS: &[(ApiKey, Message)] = &[
     (ApiKey::Produce, PRODUCE),
@@ -641,6 +653,7 @@ pub const REQUESTS: &[(ApiKey, Message)] = &[
     (ApiKey::AlterConfigs, ALTER_CONFIGS),
     (ApiKey::IncrementalAlterConfigs, INCREMENTAL_ALTER_CONFIGS),
     (ApiKey::DescribeCluster, DESCRIBE_CLUSTER),
+    (ApiKey::DescribeQuorum, DESCRIBE_QUORUM),
 ];
 
 /// The description of `api_key`'s request body, if the guard has one.

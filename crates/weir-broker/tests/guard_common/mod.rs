@@ -273,6 +273,7 @@ per_api! {
     AlterConfigs => AlterConfigsRequest,
     IncrementalAlterConfigs => IncrementalAlterConfigsRequest,
     DescribeCluster => DescribeClusterRequest,
+    DescribeQuorum => DescribeQuorumRequest,
 }
 
 /// `request` encoded by `kafka-protocol` at `version`.
