@@ -157,6 +157,7 @@ impl Broker {
     /// start the background duties.
     pub async fn start(config: BrokerConfig) -> anyhow::Result<Arc<Broker>> {
         let fs: Fs = RealFs::shared();
+        crate::log_manager::prepare_dirs(&fs, &config)?;
         let voters = resolve_voters(&config).await?;
         if voters.is_empty() {
             anyhow::bail!(

@@ -618,6 +618,15 @@ fn format_dirs(
     Ok(cluster_id)
 }
 
+/// Create every log dir and the metadata log dir if missing; refuse a
+/// path that is not a directory (checked before anything else starts).
+pub fn prepare_dirs(fs: &Fs, config: &BrokerConfig) -> Result<(), LogManagerError> {
+    for dir in config.log_dirs.iter().chain([&config.metadata_log_dir]) {
+        prepare_dir(fs, dir)?;
+    }
+    Ok(())
+}
+
 /// Create a log dir if missing; refuse a path that is not a directory.
 fn prepare_dir(fs: &Fs, dir: &Path) -> Result<(), LogManagerError> {
     if fs.exists(dir) && !fs.is_dir(dir) {
