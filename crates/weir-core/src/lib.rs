@@ -18,10 +18,11 @@
 //! - [`group`]: consumer groups (Kafka's classic group protocol and
 //!   committed offsets), documented in the module itself.
 //!
-//! The replication issue adds `partition` (leader/follower, ISR, high
-//! watermark, ELR, epoch truncation), shaped as
-//! `step(event, now_ms) -> Vec<Action>` (DESIGN.md section 2).
+//! - [`partition`]: the replication rules on a partition's leader (ISR
+//!   shrink and expand, high watermark, min ISR), events and `now_ms` in,
+//!   actions out (DESIGN.md section 2).
 
 pub mod group;
 pub mod metadata;
+pub mod partition;
 pub mod producer_state;
