@@ -26,6 +26,9 @@ pub struct ClusterNode {
     pub controller_port: u16,
     pub dir: PathBuf,
     pub props: PathBuf,
+    /// A controller voter (`process.roles=broker,controller`); false for a
+    /// broker-only observer, whose `controller_port` is unused.
+    pub voter: bool,
     child: Option<Child>,
     /// Stopped by SIGSTOP and not yet continued.
     stopped: bool,
@@ -80,20 +83,43 @@ pub fn cluster_properties(
     log_dir: &Path,
     extra: &[&str],
 ) -> String {
+    node_properties(id, ports, ports.len(), log_dir, extra)
+}
+
+/// As [`cluster_properties`], where only nodes `1..=voters` are combined
+/// broker/controller voters and the rest are broker-only nodes
+/// (`process.roles=broker`, no CONTROLLER listener) that observe the
+/// metadata log of the same `controller.quorum.voters`.
+pub fn node_properties(
+    id: usize,
+    ports: &[(u16, u16)],
+    voters: usize,
+    log_dir: &Path,
+    extra: &[&str],
+) -> String {
     let n = ports.len();
     let (port, controller_port) = ports[id - 1];
-    let voters = ports
+    let is_voter = id <= voters;
+    let voter_list = ports[..voters]
         .iter()
         .enumerate()
         .map(|(i, (_, c))| format!("{}@127.0.0.1:{c}", i + 1))
         .collect::<Vec<_>>()
         .join(",");
-    let listeners =
-        format!("PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}");
+    let listeners = if is_voter {
+        format!("PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}")
+    } else {
+        format!("PLAINTEXT://127.0.0.1:{port}")
+    };
+    let roles = if is_voter {
+        "broker,controller"
+    } else {
+        "broker"
+    };
     let defaults = [
-        "process.roles=broker,controller".to_owned(),
+        format!("process.roles={roles}"),
         format!("node.id={id}"),
-        format!("controller.quorum.voters={voters}"),
+        format!("controller.quorum.voters={voter_list}"),
         format!("listeners={listeners}"),
         format!("advertised.listeners={listeners}"),
         "controller.listener.names=CONTROLLER".to_owned(),
@@ -131,7 +157,26 @@ impl Cluster {
 
     /// Start `n` nodes without waiting for them.
     pub fn start_no_wait(n: usize, extra: &[&str]) -> Cluster {
-        assert!(n >= 1, "a cluster needs a node");
+        Cluster::start_with_observers_no_wait(n, 0, extra)
+    }
+
+    /// Start `voters` combined nodes (ids `1..=voters`) and `observers`
+    /// broker-only nodes (the next ids) and wait until every node lists
+    /// all of them.
+    pub fn start_with_observers(voters: usize, observers: usize, extra: &[&str]) -> Cluster {
+        let mut cluster = Cluster::start_with_observers_no_wait(voters, observers, extra);
+        cluster.wait_ready(Duration::from_secs(60));
+        cluster
+    }
+
+    /// As [`Cluster::start_with_observers`], without waiting.
+    pub fn start_with_observers_no_wait(
+        voters: usize,
+        observers: usize,
+        extra: &[&str],
+    ) -> Cluster {
+        assert!(voters >= 1, "a cluster needs a voter");
+        let n = voters + observers;
         let temp = tempfile::tempdir().expect("tempdir");
         let all = free_ports(2 * n);
         let ports: Vec<(u16, u16)> = (0..n).map(|i| (all[i], all[n + i])).collect();
@@ -140,7 +185,7 @@ impl Cluster {
                 let dir = temp.path().join(format!("node-{id}"));
                 std::fs::create_dir_all(&dir).expect("node dir");
                 let props = dir.join("server.properties");
-                let text = cluster_properties(id, &ports, &dir.join("logs"), extra);
+                let text = node_properties(id, &ports, voters, &dir.join("logs"), extra);
                 std::fs::write(&props, text).expect("write server.properties");
                 ClusterNode {
                     id,
@@ -148,6 +193,7 @@ impl Cluster {
                     controller_port: ports[id - 1].1,
                     dir,
                     props,
+                    voter: id <= voters,
                     child: None,
                     stopped: false,
                 }
@@ -285,6 +331,12 @@ impl Cluster {
         self.wait_answers(id, WAIT);
     }
 
+    /// Start node `id` again on the same ports and data without waiting
+    /// (to restart several nodes that need each other for a quorum).
+    pub fn restart_no_wait(&mut self, id: usize) {
+        self.spawn(id);
+    }
+
     /// SIGSTOP node `id`: it keeps its sockets but answers nothing.
     pub fn stop(&mut self, id: usize) {
         self.signal(id, Signal::SIGSTOP);
@@ -390,6 +442,127 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         for id in 1..=self.nodes.len() {
             self.kill(id);
+        }
+    }
+}
+
+/// A connection to the node on `port` only (no routing to other brokers).
+pub async fn node_connection(port: u16) -> Result<weir_client::Connection, String> {
+    let config = weir_client::ConnectionConfig {
+        client_id: "weir-cluster-test".to_owned(),
+        connect_timeout_ms: 1_000,
+        request_timeout_ms: 5_000,
+        ..weir_client::ConnectionConfig::default()
+    };
+    let addr = format!("127.0.0.1:{port}");
+    tokio::time::timeout(
+        Duration::from_secs(3),
+        weir_client::Connection::connect(&addr, &config),
+    )
+    .await
+    .map_err(|_| format!("{addr}: no connection in 3 s"))?
+    .map_err(|e| format!("{addr}: {e}"))
+}
+
+/// The Metadata answer of the node on `port` itself, for `topics` (`None`:
+/// all topics), folded into the client's [`ClusterMetadata`] shape.
+///
+/// [`ClusterMetadata`]: weir_client::metadata::ClusterMetadata
+pub async fn node_metadata(
+    port: u16,
+    topics: Option<&[&str]>,
+) -> Result<weir_client::metadata::ClusterMetadata, String> {
+    use weir_protocol::kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+    use weir_protocol::kafka_protocol::messages::{MetadataRequest, TopicName};
+    use weir_protocol::kafka_protocol::protocol::StrBytes;
+    let conn = node_connection(port).await?;
+    let request = MetadataRequest::default()
+        .with_topics(topics.map(|names| {
+            names
+                .iter()
+                .map(|n| {
+                    MetadataRequestTopic::default()
+                        .with_name(Some(TopicName(StrBytes::from_string((*n).to_owned()))))
+                })
+                .collect()
+        }))
+        .with_allow_auto_topic_creation(false);
+    let resp = tokio::time::timeout(Duration::from_secs(5), conn.request(&request))
+        .await
+        .map_err(|_| format!("port {port}: no Metadata answer in 5 s"))?
+        .map_err(|e| format!("port {port}: {e}"))?;
+    let mut md = weir_client::metadata::ClusterMetadata::default();
+    md.apply(&resp, topics.is_none());
+    Ok(md)
+}
+
+/// Send CreateTopics for one topic to the node on `port` (which forwards
+/// it to the active controller). `Err` carries Kafka's error code and
+/// message, or code -1 and the transport error.
+pub async fn create_topic_on(
+    port: u16,
+    name: &str,
+    partitions: i32,
+    replication_factor: i16,
+) -> Result<(), (i16, String)> {
+    use weir_protocol::kafka_protocol::messages::create_topics_request::CreatableTopic;
+    use weir_protocol::kafka_protocol::messages::{CreateTopicsRequest, TopicName};
+    use weir_protocol::kafka_protocol::protocol::StrBytes;
+    let conn = node_connection(port).await.map_err(|e| (-1, e))?;
+    let request = CreateTopicsRequest::default()
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(TopicName(StrBytes::from_string(name.to_owned())))
+            .with_num_partitions(partitions)
+            .with_replication_factor(replication_factor)])
+        .with_timeout_ms(5_000);
+    let resp = tokio::time::timeout(Duration::from_secs(8), conn.request(&request))
+        .await
+        .map_err(|_| (-1, format!("port {port}: no CreateTopics answer in 8 s")))?
+        .map_err(|e| (-1, format!("port {port}: {e}")))?;
+    let result = resp
+        .topics
+        .iter()
+        .find(|t| t.name.0.as_str() == name)
+        .ok_or_else(|| (-1, format!("CreateTopics answer lacks {name}")))?;
+    match result.error_code {
+        0 => Ok(()),
+        code => Err((
+            code,
+            result
+                .error_message
+                .as_ref()
+                .map(|m| m.to_string())
+                .unwrap_or_default(),
+        )),
+    }
+}
+
+/// `cluster.id` from `meta.properties` in node `id`'s log dir.
+pub fn meta_cluster_id(cluster: &Cluster, id: usize) -> Option<String> {
+    let path = cluster.node(id).dir.join("logs").join("meta.properties");
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("cluster.id="))
+        .map(|v| v.trim().to_owned())
+}
+
+/// Poll `probe` every 200 ms until it gives `Ok` or `timeout` passes; then
+/// panic with `what`, the last error and every node's log.
+pub fn wait_for<T>(
+    cluster: &Cluster,
+    what: &str,
+    timeout: Duration,
+    mut probe: impl FnMut() -> Result<T, String>,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match probe() {
+            Ok(v) => return v,
+            Err(e) if Instant::now() >= deadline => panic!(
+                "{what}: not within {timeout:?}; last: {e}\n{}",
+                cluster.all_logs()
+            ),
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
         }
     }
 }
