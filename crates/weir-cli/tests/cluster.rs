@@ -501,11 +501,13 @@ fn a_fenced_brokers_partitions_get_new_leaders_from_the_isr() {
     let mut cluster = Cluster::start(3, PROPS);
     let rt = rt();
     create(&rt, &cluster, 1, "fence", 6, 3);
+    // RF=1 over 3 brokers: each leads one partition, as its only replica.
+    create(&rt, &cluster, 1, "fence-rf1", 3, 1);
     let md = wait_for(
         &cluster,
-        "nodes agree on fence",
+        "nodes agree on fence and fence-rf1",
         Duration::from_secs(15),
-        || agreed(&rt, &cluster, &[1, 2, 3], &["fence"]),
+        || agreed(&rt, &cluster, &[1, 2, 3], &["fence", "fence-rf1"]),
     );
     // A broker that is not the active controller, so that what happens is
     // fencing by session expiry and not a controller failover.
@@ -513,8 +515,58 @@ fn a_fenced_brokers_partitions_get_new_leaders_from_the_isr() {
     let victim = (1..=3)
         .find(|&i| i32::try_from(i).unwrap() != controller)
         .unwrap();
+    let v = i32::try_from(victim).unwrap();
+    let alone = md
+        .topic("fence-rf1")
+        .unwrap()
+        .partitions
+        .iter()
+        .find(|p| ids(&p.replicas) == [v])
+        .unwrap_or_else(|| panic!("no RF=1 partition on node {victim}: {md:?}"))
+        .clone();
     let survivors: Vec<usize> = (1..=3).filter(|&i| i != victim).collect();
     fence_and_check(&mut cluster, &rt, victim, &survivors, "fence");
+
+    // The last ISR member stays in the ISR and the partition has no leader
+    // (leader -1, LEADER_NOT_AVAILABLE), with a new leader epoch.
+    let p = wait_for(
+        &cluster,
+        "the RF=1 partition of the fenced node is leaderless on the survivors",
+        Duration::from_secs(5),
+        || {
+            let mut seen = Vec::new();
+            for &id in &survivors {
+                let md = metadata(&rt, &cluster, id, Some(&["fence-rf1"]))?;
+                let t = md.topic("fence-rf1").ok_or(format!("node {id}: gone"))?;
+                let p = t
+                    .partitions
+                    .iter()
+                    .find(|p| p.partition == alone.partition)
+                    .ok_or(format!("node {id}: no partition {}", alone.partition))?
+                    .clone();
+                if p.leader.is_some() {
+                    return Err(format!("node {id}: still led: {p:?}"));
+                }
+                seen.push(p);
+            }
+            if seen.iter().all(|p| *p == seen[0]) {
+                Ok(seen.remove(0))
+            } else {
+                Err(format!("survivors differ: {seen:?}"))
+            }
+        },
+    );
+    assert_eq!(ids(&p.isr), [v], "the last ISR member stays: {p:?}");
+    assert_eq!(ids(&p.offline_replicas), [v], "{p:?}");
+    assert_eq!(
+        p.error.as_ref().map(|e| e.code()),
+        Some(5),
+        "LEADER_NOT_AVAILABLE: {p:?}"
+    );
+    assert!(
+        p.leader_epoch > alone.leader_epoch,
+        "leader epoch bumps: {alone:?} -> {p:?}"
+    );
 }
 
 #[test]
