@@ -21,7 +21,16 @@ pub async fn run(
     config: BrokerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let broker = Broker::start(config).await?;
+    // A node waiting for its quorum (a majority of voters) must still stop
+    // on SIGTERM.
+    let mut shutdown = Box::pin(shutdown);
+    let broker = tokio::select! {
+        started = Broker::start(config) => started?,
+        _ = &mut shutdown => {
+            tracing::info!("shut down before the broker finished starting");
+            return Ok(());
+        }
+    };
     let addr = broker
         .config()
         .client_listener()

@@ -156,3 +156,43 @@ fn signals_shut_the_server_down_cleanly() {
         }
     }
 }
+
+#[test]
+fn a_node_waiting_for_its_quorum_still_stops_on_sigterm() {
+    let dir = scratch("no-quorum");
+    let (port, controller_port, absent_voter) = (free_port(), free_port(), free_port());
+    let path = properties(&dir, port, controller_port);
+    // A second voter that never starts: no majority, no leader.
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        &format!("controller.quorum.voters=1@127.0.0.1:{controller_port}"),
+        &format!(
+            "controller.quorum.voters=1@127.0.0.1:{controller_port},2@127.0.0.1:{absent_voter}"
+        ),
+    );
+    std::fs::write(&path, text).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["server", path.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn weir server");
+    // It binds its controller listener, then waits for a quorum.
+    let deadline = Instant::now() + WAIT;
+    while TcpStream::connect(("127.0.0.1", controller_port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "controller listener never opened"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "no client port before the quorum"
+    );
+    let (code, stderr) = stop(child, "-TERM");
+    assert_eq!(code, Some(0), "stderr: {stderr}");
+    assert!(
+        stderr.contains("shut down before the broker finished starting"),
+        "{stderr}"
+    );
+}

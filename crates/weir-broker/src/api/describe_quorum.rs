@@ -133,8 +133,10 @@ fn replica_state(voter: &VoterStatus) -> ReplicaState {
         .with_last_caught_up_timestamp(-1)
 }
 
+/// A Raft log index (last entry held or applied) as Kafka's offsets: the
+/// next offset, one past the entry; -1 when unknown.
 fn index_to_i64(index: Option<u64>) -> i64 {
-    index.map_or(-1, |i| i64::try_from(i).unwrap_or(i64::MAX))
+    index.map_or(-1, |i| i64::try_from(i).unwrap_or(i64::MAX - 1) + 1)
 }
 
 /// `host:port` (or `[v6]:port`) as a listener named `name`; `None` when the
@@ -256,7 +258,7 @@ mod tests {
             ),
             (0, 0, 1, 3)
         );
-        assert_eq!(p.high_watermark, 42);
+        assert_eq!(p.high_watermark, 43);
         let voters: Vec<(i32, i64, i64, i64)> = p
             .current_voters
             .iter()
@@ -269,10 +271,10 @@ mod tests {
                 )
             })
             .collect();
-        assert_eq!(voters, vec![(1, 42, -1, -1), (2, -1, -1, -1)]);
+        assert_eq!(voters, vec![(1, 43, -1, -1), (2, -1, -1, -1)]);
         assert_eq!(p.observers.len(), 1);
         assert_eq!(p.observers[0].replica_id.0, 4);
-        assert_eq!(p.observers[0].log_end_offset, 40);
+        assert_eq!(p.observers[0].log_end_offset, 41);
         assert!(p.current_voters[0].replica_directory_id.is_nil());
         type Endpoints = Vec<(String, String, u16)>;
         let nodes: Vec<(i32, Endpoints)> = resp

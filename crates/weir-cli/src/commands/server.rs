@@ -44,7 +44,17 @@ pub fn run(args: &Args) -> Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let shutdown = shutdown_signal()?;
+        // The signals are awaited on a task of their own, so they are seen
+        // whatever the broker is doing (e.g. still waiting for its quorum).
+        let signal = shutdown_signal()?;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            signal.await;
+            let _ = tx.send(());
+        });
+        let shutdown = async move {
+            let _ = rx.await;
+        };
         weir_broker::server::run(config, shutdown).await
     })
 }
@@ -62,7 +72,8 @@ fn parse_override(s: &str) -> Result<(String, String), String> {
 /// Logs on stderr, `RUST_LOG` or `info`. A subscriber set already (by a
 /// test harness) is kept.
 fn init_tracing() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,openraft=warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
