@@ -8,7 +8,9 @@
 //! the API handlers only forward; version differences of the wire format
 //! are handled here.
 //!
-//! This broker coordinates every group (FindCoordinator always names it).
+//! In a cluster each group has one coordinator (`Broker::group_coordinator`:
+//! Kafka's `partitionFor(group)` over the registered brokers); the API
+//! handlers answer NOT_COORDINATOR elsewhere before reaching this state.
 //!
 //! # Durability of committed offsets
 //!
