@@ -13,6 +13,7 @@
 
 use super::election::plan_broker_fenced;
 use super::image::MetadataImage;
+use super::plan_alter_partition::{plan_alter_partition, AlterPartitionRequest};
 use super::plan_configs::{plan_alter_configs, AlterConfigOp, AlterConfigOpType};
 use super::plan_error::PlanError;
 use super::plan_producer_ids::plan_producer_id_block;
@@ -74,6 +75,8 @@ pub enum ControllerOp {
         /// The complete new set of (key, value).
         configs: Vec<(String, String)>,
     },
+    /// AlterPartition: a leader changes a partition's ISR.
+    AlterPartition(AlterPartitionRequest),
     /// A block of producer ids for `broker_id` (KIP-730).
     ProducerIdBlock {
         /// The asking broker.
@@ -107,6 +110,7 @@ impl ControllerOp {
             ControllerOp::ReplaceConfigs { resource, configs } => {
                 plan_alter_configs(image, resource, &replace_ops(image, resource, configs))
             }
+            ControllerOp::AlterPartition(request) => plan_alter_partition(image, request),
             ControllerOp::ProducerIdBlock { broker_id, size } => {
                 plan_producer_id_block(image, *broker_id, *size).map(|(_, records)| records)
             }

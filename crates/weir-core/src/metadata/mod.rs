@@ -25,6 +25,7 @@ mod controller_op;
 mod election;
 mod image;
 mod placement;
+mod plan_alter_partition;
 mod plan_configs;
 mod plan_error;
 mod plan_producer_ids;
@@ -46,6 +47,7 @@ pub use image::{
     TopicImage,
 };
 pub use placement::{assign_replicas, rack_alternated_brokers, PlacementBroker};
+pub use plan_alter_partition::{plan_alter_partition, AlterPartitionRequest};
 pub use plan_configs::{plan_alter_configs, AlterConfigOp, AlterConfigOpType};
 pub use plan_error::PlanError;
 pub use plan_producer_ids::{plan_producer_id_block, ProducerIdBlock, PRODUCER_ID_BLOCK_SIZE};

@@ -41,6 +41,18 @@ pub enum PlanError {
     /// UNKNOWN_TOPIC_ID (100).
     #[error("{0}")]
     UnknownTopicId(String),
+    /// NOT_LEADER_OR_FOLLOWER (6).
+    #[error("{0}")]
+    NotLeaderOrFollower(String),
+    /// FENCED_LEADER_EPOCH (74).
+    #[error("{0}")]
+    FencedLeaderEpoch(String),
+    /// INVALID_UPDATE_VERSION (96).
+    #[error("{0}")]
+    InvalidUpdateVersion(String),
+    /// INELIGIBLE_REPLICA (107).
+    #[error("{0}")]
+    IneligibleReplica(String),
 }
 
 impl PlanError {
@@ -59,6 +71,10 @@ impl PlanError {
             PlanError::PolicyViolation(_) => 44,
             PlanError::StaleBrokerEpoch(_) => 77,
             PlanError::UnknownTopicId(_) => 100,
+            PlanError::NotLeaderOrFollower(_) => 6,
+            PlanError::FencedLeaderEpoch(_) => 74,
+            PlanError::InvalidUpdateVersion(_) => 96,
+            PlanError::IneligibleReplica(_) => 107,
         }
     }
 
@@ -77,6 +93,10 @@ impl PlanError {
             PlanError::PolicyViolation(_) => "POLICY_VIOLATION",
             PlanError::StaleBrokerEpoch(_) => "STALE_BROKER_EPOCH",
             PlanError::UnknownTopicId(_) => "UNKNOWN_TOPIC_ID",
+            PlanError::NotLeaderOrFollower(_) => "NOT_LEADER_OR_FOLLOWER",
+            PlanError::FencedLeaderEpoch(_) => "FENCED_LEADER_EPOCH",
+            PlanError::InvalidUpdateVersion(_) => "INVALID_UPDATE_VERSION",
+            PlanError::IneligibleReplica(_) => "INELIGIBLE_REPLICA",
         }
     }
 
@@ -94,7 +114,11 @@ impl PlanError {
             | PlanError::InvalidRequest(m)
             | PlanError::PolicyViolation(m)
             | PlanError::StaleBrokerEpoch(m)
-            | PlanError::UnknownTopicId(m) => m,
+            | PlanError::UnknownTopicId(m)
+            | PlanError::NotLeaderOrFollower(m)
+            | PlanError::FencedLeaderEpoch(m)
+            | PlanError::InvalidUpdateVersion(m)
+            | PlanError::IneligibleReplica(m) => m,
         }
     }
 
