@@ -94,7 +94,8 @@ impl Partition {
         now_ms: i64,
     ) -> Result<Arc<Partition>, LogError> {
         let (producers, hwm) = {
-            let guard = lock(&log);
+            let mut guard = lock(&log);
+            guard.assign_leader_epoch(leader_epoch)?;
             (rebuild_producers(&guard, now_ms)?, guard.log_end_offset().0)
         };
         let (high_watermark, _) = watch::channel(hwm);
@@ -205,6 +206,30 @@ impl Partition {
     /// Run `f` on the log (ListOffsets, OffsetForLeaderEpoch, checkpoints).
     pub fn with_log<T>(&self, f: impl FnOnce(&mut Log) -> T) -> T {
         f(&mut self.lock())
+    }
+
+    /// KIP-320/KIP-595: a fetcher that last fetched records of
+    /// `last_fetched_epoch` and now fetches from `fetch_offset` has a log
+    /// that diverges from this leader's when the leader's end offset for
+    /// that epoch (its largest epoch <= it, KIP-279) is a smaller epoch or
+    /// ends before `fetch_offset`. Answers that (epoch, end offset), to
+    /// which the fetcher truncates; `None` when the logs agree or the
+    /// fetcher sent no epoch (-1).
+    pub fn diverging_epoch(
+        &self,
+        last_fetched_epoch: i32,
+        fetch_offset: i64,
+    ) -> Option<(i32, i64)> {
+        if last_fetched_epoch < 0 {
+            return None;
+        }
+        let (epoch, end) = self.with_log(|log| {
+            let (e, o) = log
+                .leader_epoch_cache()
+                .end_offset_for(LeaderEpoch(last_fetched_epoch), log.log_end_offset());
+            (e.0, o.0)
+        });
+        (epoch < last_fetched_epoch || end < fetch_offset).then_some((epoch, end))
     }
 }
 
@@ -379,6 +404,42 @@ mod tests {
             0,
         )
         .expect("partition")
+    }
+
+    #[test]
+    fn a_new_leader_records_its_epoch_and_answers_diverging_fetchers() {
+        let fs: weir_storage::Fs = MemFs::new();
+        let log = Log::open(fs, Path::new("/d/t-0"), LogConfig::default(), Offset(0), 0).unwrap();
+        let log = Arc::new(Mutex::new(log));
+        let tp = TopicPartition::new("t", 0);
+        let p3 = Partition::new(tp.clone(), Uuid::nil(), LeaderEpoch(3), log.clone(), 0).unwrap();
+        p3.append_as_leader(&batch(-1, 0, 5), 0).unwrap();
+        let p5 = Partition::new(tp.clone(), Uuid::nil(), LeaderEpoch(5), log.clone(), 0).unwrap();
+        p5.append_as_leader(&batch(-1, 0, 3), 0).unwrap();
+        // A leader that has appended nothing yet already owns its epoch.
+        let p7 = Partition::new(tp, Uuid::nil(), LeaderEpoch(7), log.clone(), 0).unwrap();
+        let entries: Vec<(i32, i64)> = p7.with_log(|l| {
+            l.leader_epoch_cache()
+                .entries()
+                .iter()
+                .map(|e| (e.epoch.0, e.start_offset.0))
+                .collect()
+        });
+        assert_eq!(entries, vec![(3, 0), (5, 5), (7, 8)]);
+        // Agreeing fetchers.
+        assert_eq!(p7.diverging_epoch(-1, 100), None);
+        assert_eq!(p7.diverging_epoch(3, 5), None);
+        assert_eq!(p7.diverging_epoch(3, 2), None);
+        assert_eq!(p7.diverging_epoch(5, 8), None);
+        assert_eq!(p7.diverging_epoch(7, 8), None);
+        // Epoch 3 ended at 5 here: a fetcher at 7 wrote past it.
+        assert_eq!(p7.diverging_epoch(3, 7), Some((3, 5)));
+        // Epoch 4 never existed here: the largest below it is 3, ending at 5.
+        assert_eq!(p7.diverging_epoch(4, 6), Some((3, 5)));
+        // Epoch 5 ended at 8: a fetcher at 9 diverged.
+        assert_eq!(p7.diverging_epoch(5, 9), Some((5, 8)));
+        // An epoch above every epoch here: undefined (-1, -1).
+        assert_eq!(p7.diverging_epoch(9, 8), Some((-1, -1)));
     }
 
     #[test]

@@ -246,6 +246,20 @@ impl Log {
         &self.epochs
     }
 
+    /// Record that leader epoch `epoch` starts at the current log end
+    /// (Kafka's `makeLeader`: a new leader assigns its epoch before it
+    /// appends anything, so epoch lookups — OffsetForLeaderEpoch, Fetch's
+    /// diverging epoch — answer for it at once). No change when the cache
+    /// already has `epoch` as its latest entry.
+    pub fn assign_leader_epoch(&mut self, epoch: LeaderEpoch) -> Result<(), LogError> {
+        if epoch.0 < 0 {
+            return Ok(());
+        }
+        let leo = self.log_end_offset();
+        self.epochs.assign(epoch, leo)?;
+        Ok(())
+    }
+
     fn active(&self) -> &Segment {
         // Invariant: `segments` is never empty (see the field docs).
         &self.segments[self.segments.len() - 1]

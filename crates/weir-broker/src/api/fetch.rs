@@ -16,7 +16,9 @@ use crate::partition::{Partition, PartitionError};
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::fetch_response::{
+    EpochEndOffset, FetchableTopicResponse, PartitionData,
+};
 use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use std::sync::Arc;
@@ -103,8 +105,8 @@ fn resolve(broker: &Broker, topics: &[FetchTopic], version: i16) -> Vec<Target> 
 }
 
 /// Read every target once; returns the per-partition data, the total
-/// record bytes, and whether any partition has an error (which answers
-/// the fetch at once, as Kafka does).
+/// record bytes, and whether any partition has an error or a diverging
+/// epoch (either answers the fetch at once, as Kafka does).
 fn read_all(targets: &[Target], limits: &Limits) -> (Vec<PartitionData>, usize, bool) {
     let mut total = 0usize;
     let mut errors = false;
@@ -117,7 +119,8 @@ fn read_all(targets: &[Target], limits: &Limits) -> (Vec<PartitionData>, usize, 
             .map_err(|e| e.code())
             .and_then(|p| read_one(p, &target.request, limits, total).map_err(|e| e.code));
         match result {
-            Ok((data, records)) => {
+            Ok((data, records, diverged)) => {
+                errors |= diverged;
                 total += records;
                 out.push(data.with_partition_index(index));
             }
@@ -135,8 +138,26 @@ fn read_one(
     request: &FetchPartition,
     limits: &Limits,
     total_so_far: usize,
-) -> Result<(PartitionData, usize), PartitionError> {
+) -> Result<(PartitionData, usize, bool), PartitionError> {
     check_leader_epoch(partition, request.current_leader_epoch)?;
+    if let Some((epoch, end_offset)) =
+        partition.diverging_epoch(request.last_fetched_epoch, request.fetch_offset)
+    {
+        // No records: the fetcher truncates to `end_offset` first.
+        let (start, _) = partition.offsets();
+        let hwm = partition.high_watermark();
+        let data = PartitionData::default()
+            .with_high_watermark(hwm)
+            .with_last_stable_offset(hwm)
+            .with_log_start_offset(start)
+            .with_diverging_epoch(
+                EpochEndOffset::default()
+                    .with_epoch(epoch)
+                    .with_end_offset(end_offset),
+            )
+            .with_records(Some(Bytes::new()));
+        return Ok((data, 0, true));
+    }
     let budget = limits.max_bytes.saturating_sub(total_so_far);
     let partition_max = usize::try_from(request.partition_max_bytes).unwrap_or(0);
     let max = budget.min(partition_max);
@@ -157,7 +178,7 @@ fn read_one(
         .with_last_stable_offset(read.high_watermark)
         .with_log_start_offset(read.log_start_offset)
         .with_records(Some(read.records));
-    Ok((data, size))
+    Ok((data, size, false))
 }
 
 /// KIP-320: a client that knows a newer epoch than ours is ahead of us
