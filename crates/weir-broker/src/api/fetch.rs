@@ -31,8 +31,12 @@ const MAX_WAIT_MS_CAP: i32 = 60_000;
 
 /// Handle a Fetch request.
 pub async fn handle(broker: &Arc<Broker>, request: FetchRequest, version: i16) -> Outcome {
-    let uncommitted = request.replica_id.0 >= 0 || request.replica_state.replica_id.0 >= 0;
-    let targets = resolve(broker, &request.topics, version);
+    let replica_id = request.replica_id.0.max(request.replica_state.replica_id.0);
+    let uncommitted = replica_id >= 0;
+    let mut targets = resolve(broker, &request.topics, version);
+    if uncommitted {
+        refuse_strangers(broker, replica_id, &mut targets);
+    }
     let max_wait = Duration::from_millis(request.max_wait_ms.clamp(0, MAX_WAIT_MS_CAP) as u64);
     let deadline = tokio::time::Instant::now() + max_wait;
     let limits = Limits {
@@ -72,6 +76,25 @@ struct Target {
     topic_id: Uuid,
     request: FetchPartition,
     partition: Result<Arc<Partition>, ResponseError>,
+}
+
+/// A fetch with a replica id reads beyond the high watermark, so only a
+/// broker that is a replica of the partition (in this node's image) may
+/// send one; for anyone else the partition answers NOT_LEADER_OR_FOLLOWER
+/// (Weir's choice; Kafka relies on the ClusterAction ACL here).
+fn refuse_strangers(broker: &Broker, replica_id: i32, targets: &mut [Target]) {
+    let image = broker.image();
+    for t in targets.iter_mut() {
+        let is_replica = image
+            .topic_by_name(&t.topic_name)
+            .and_then(|topic| topic.partitions.get(&t.request.partition))
+            .is_some_and(|p| {
+                p.replicas.contains(&replica_id) && replica_id != broker.config().node_id
+            });
+        if t.partition.is_ok() && !is_replica {
+            t.partition = Err(ResponseError::NotLeaderOrFollower);
+        }
+    }
 }
 
 /// Look up every requested partition: by name before v13, by topic id
