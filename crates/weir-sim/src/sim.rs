@@ -10,7 +10,7 @@ use uuid::Uuid;
 use weir_core::metadata::{
     plan_alter_partition, plan_broker_fenced, plan_broker_unfenced, plan_register_broker,
     AlterPartitionRequest, BrokerRegistrationRequest, BrokerSessions, HeartbeatVerdict,
-    MetadataImage, MetadataRecord, PartitionRegistration,
+    MetadataImage, MetadataRecord, PartitionRegistration, PlanError,
 };
 use weir_core::partition::{
     follower_high_watermark, Action, FetchRejection, LeaderState, ReplicationConfig,
@@ -62,6 +62,12 @@ pub enum Mix {
     Rf5,
     /// min.insync.replicas=1 (no power loss: with one copy it is unsafe).
     MinIsr1,
+    /// Short restarts, long message delays and frequent power loss, so
+    /// fetches of a dead incarnation arrive after it restarted with less
+    /// data. Loses acknowledged records unless
+    /// [`SimConfig::kip903_controller_check`] is on, so it is not in
+    /// [`Mix::ALL`] until weir-core's AlterPartition carries broker epochs.
+    StaleIncarnations,
 }
 
 impl Mix {
@@ -84,12 +90,16 @@ impl Mix {
             Mix::SlowMetadata => "slowmeta",
             Mix::Rf5 => "rf5",
             Mix::MinIsr1 => "minisr1",
+            Mix::StaleIncarnations => "stale",
         }
     }
 
     /// The mix called `name`.
     pub fn from_name(name: &str) -> Option<Mix> {
-        Mix::ALL.into_iter().find(|m| m.name() == name)
+        Mix::ALL
+            .into_iter()
+            .chain([Mix::StaleIncarnations])
+            .find(|m| m.name() == name)
     }
 }
 
@@ -147,6 +157,13 @@ pub struct SimConfig {
     pub max_fetch_entries: usize,
     /// A shell rule broken on purpose.
     pub broken: Option<BrokenRule>,
+    /// Have the controller refuse (INELIGIBLE_REPLICA) an ISR expansion
+    /// whose joining member's broker epoch, as the leader saw it in that
+    /// member's fetches, is not its current registration: KIP-903's check,
+    /// which `weir-core`'s `AlterPartitionRequest`/`plan_alter_partition`
+    /// lack. Off by default (the simulator runs weir-core as it is); the
+    /// stale-incarnation mix loses acknowledged records without it.
+    pub kip903_controller_check: bool,
     /// Print every event to stderr as it happens.
     pub verbose: bool,
 }
@@ -180,6 +197,7 @@ impl SimConfig {
             fetch_timeout_ms: 200,
             max_fetch_entries: 25,
             broken: None,
+            kip903_controller_check: false,
             verbose: false,
         }
     }
@@ -217,6 +235,13 @@ impl SimConfig {
                 c.min_isr = 1;
                 c.power_loss_rate = 0.0;
                 c.crash_rate = 0.004;
+            }
+            Mix::StaleIncarnations => {
+                c.long_delay_rate = 0.2;
+                c.delay_ms_max = 40;
+                c.down_ms = (5, 60);
+                c.power_loss_rate = 0.01;
+                c.flush_ms = (100, 800);
             }
         }
         c
@@ -406,7 +431,10 @@ enum Msg {
         fetch_id: u64,
         body: FetchBody,
     },
-    AlterPartition(AlterPartitionRequest),
+    /// The request, and the broker epoch of each ISR member as the
+    /// leader last saw it in a fetch (KIP-903's `NewIsrWithEpochs`; only
+    /// used when [`SimConfig::kip903_controller_check`] is on).
+    AlterPartition(AlterPartitionRequest, Vec<(i32, i64)>),
     AlterPartitionResp {
         leader_epoch: i32,
         partition_epoch: i32,
@@ -443,8 +471,17 @@ struct Envelope {
     msg: Msg,
 }
 
+/// (broker id, broker epoch) of ISR members, as an AlterPartition quotes them.
+type MemberEpochs = Vec<(i32, i64)>;
+
 #[derive(Debug)]
 struct LeaderRole {
+    /// Broker epoch of each replica's last fetch that reached the rules.
+    fetch_epochs: BTreeMap<i32, i64>,
+    /// The proposal in flight and its members' broker epochs as they were
+    /// when it was first made (a re-send quotes the same, as KIP-903's
+    /// leader does).
+    proposal_epochs: Option<(Vec<i32>, MemberEpochs)>,
     state: LeaderState,
     epoch: i32,
     served: bool,
@@ -520,7 +557,9 @@ pub struct Sim {
     next_value: u64,
     next_fetch_id: u64,
     report: SimReport,
-    tainted: Vec<bool>,
+    /// Brokers that lost power and whose restarted incarnation is not back
+    /// in the ISR yet, with their registration epoch at the power loss.
+    tainted: Vec<Option<i64>>,
     known_limit: bool,
     trace: VecDeque<String>,
     failure: Option<(Invariant, String)>,
@@ -569,7 +608,7 @@ impl Sim {
             next_value: 1,
             next_fetch_id: 1,
             report: SimReport::default(),
-            tainted: vec![false; n],
+            tainted: vec![None; n],
             known_limit: false,
             trace: VecDeque::new(),
             failure: None,
@@ -765,15 +804,24 @@ impl Sim {
                         } else if isr.len() > old.isr.len() {
                             self.report.isr_expands += 1;
                             for b in isr {
-                                if !old.isr.contains(b) {
-                                    self.tainted[(*b - 1) as usize] = false;
+                                // Back only when a *later* incarnation joins
+                                // (a late fetch of the lost one does not count).
+                                let i = (*b - 1) as usize;
+                                let now_epoch = self.ctrl_image.broker(*b).map(|r| r.broker_epoch);
+                                if !old.isr.contains(b)
+                                    && self.tainted[i].is_some_and(|e| now_epoch > Some(e))
+                                {
+                                    self.tainted[i] = None;
                                 }
                             }
                         }
                     }
                     if let (Some(l), Some(old)) = (leader, &old) {
                         let new_isr = isr.as_ref().unwrap_or(&old.isr);
-                        if *l >= 0 && self.tainted[(*l - 1) as usize] && *new_isr == vec![*l] {
+                        if *l >= 0
+                            && self.tainted[(*l - 1) as usize].is_some()
+                            && *new_isr == vec![*l]
+                        {
                             self.known_limit = true;
                             self.report.known_limit_stops += 1;
                         }
@@ -888,11 +936,26 @@ impl Sim {
                     Msg::HeartbeatResp { upto },
                 );
             }
-            Msg::AlterPartition(req) => {
+            Msg::AlterPartition(req, member_epochs) => {
                 if req.broker_id != id {
                     return;
                 }
-                let result = plan_alter_partition(&self.ctrl_image, &req);
+                let mut result = plan_alter_partition(&self.ctrl_image, &req);
+                if self.cfg.kip903_controller_check && result.is_ok() {
+                    let current = self
+                        .ctrl_image
+                        .partition(&TOPIC_ID, 0)
+                        .map(|p| p.isr.clone());
+                    for (r, epoch) in &member_epochs {
+                        let joining = current.as_ref().is_some_and(|isr| !isr.contains(r));
+                        let registered = self.ctrl_image.broker(*r).map(|b| b.broker_epoch);
+                        if joining && registered != Some(*epoch) {
+                            result = Err(PlanError::IneligibleReplica(format!(
+                                "broker {r} fetched with epoch {epoch}, registered {registered:?}"
+                            )));
+                        }
+                    }
+                }
                 let error = result.as_ref().map_or_else(|e| e.error_code(), |_| 0);
                 match result {
                     Ok(records) => self.commit(records),
@@ -996,6 +1059,7 @@ impl Sim {
                         && l.state.pending_isr() == Some(isr.as_slice())
                     {
                         l.state.on_alter_isr_failed();
+                        l.proposal_epochs = None;
                         let id = b.id;
                         self.ev(format!(
                             "b{id} leader: proposal {} refused ({error}), dropped",
@@ -1004,7 +1068,7 @@ impl Sim {
                     }
                 }
             }
-            Msg::Register { .. } | Msg::Heartbeat { .. } | Msg::AlterPartition(_) => {}
+            Msg::Register { .. } | Msg::Heartbeat { .. } | Msg::AlterPartition(..) => {}
         }
     }
 
@@ -1049,6 +1113,7 @@ impl Sim {
         if let Role::Leader(l) = &mut self.brokers[i].role {
             if p.leader == id && p.leader_epoch == l.epoch {
                 if p.partition_epoch > l.state.partition_epoch() {
+                    l.proposal_epochs = None;
                     let actions = l.state.on_partition_change(
                         p.partition_epoch,
                         p.replicas.clone(),
@@ -1139,6 +1204,8 @@ impl Sim {
             served: false,
             pending: Vec::new(),
             last_hwm,
+            fetch_epochs: BTreeMap::new(),
+            proposal_epochs: None,
         }));
         let text = format!(
             "b{id} becomes leader le={} pe={} isr={} (leo {}, hwm {})",
@@ -1196,6 +1263,15 @@ impl Sim {
                         partition_epoch,
                         new_isr: isr.clone(),
                     };
+                    let member_epochs = match &l.proposal_epochs {
+                        Some((p, e)) if *p == isr => e.clone(),
+                        _ => isr
+                            .iter()
+                            .filter(|r| **r != id)
+                            .map(|r| (*r, l.fetch_epochs.get(r).copied().unwrap_or(-1)))
+                            .collect::<Vec<_>>(),
+                    };
+                    l.proposal_epochs = Some((isr.clone(), member_epochs.clone()));
                     self.ev(format!(
                         "b{id} leader le={}: AlterPartition isr={} pe={partition_epoch}",
                         req.leader_epoch,
@@ -1206,7 +1282,7 @@ impl Sim {
                         from_inc,
                         Node::Ctrl,
                         None,
-                        Msg::AlterPartition(req),
+                        Msg::AlterPartition(req, member_epochs),
                     );
                 }
             }
@@ -1278,6 +1354,7 @@ impl Sim {
                         .on_follower_fetch(replica, fetch_offset, now, may_join)
                     {
                         Ok(a) => {
+                            l.fetch_epochs.insert(replica, broker_epoch);
                             l.served = true;
                             actions = a;
                         }
@@ -1579,7 +1656,7 @@ impl Sim {
         let n = self.brokers.len();
         // While a broker that lost power is not back in the ISR, no other
         // fault: at most one broker is "down or not yet back" then.
-        let episode = self.tainted.iter().any(|t| *t);
+        let episode = self.tainted.iter().any(|t| t.is_some());
         if self.rng.chance(self.cfg.crash_rate) {
             let i = self.rng.index(n);
             if self.brokers[i].alive && !episode {
@@ -1598,7 +1675,8 @@ impl Sim {
                     || (b.alive && isr.contains(&b.id) && self.ctrl_image.is_unfenced(b.id))
             });
             if self.brokers[i].alive && others_in_sync && !episode {
-                self.tainted[i] = true;
+                let id = self.brokers[i].id;
+                self.tainted[i] = Some(self.ctrl_image.broker(id).map_or(-1, |r| r.broker_epoch));
                 self.crash(i, true);
             }
         }
