@@ -29,8 +29,11 @@
 //!   back until the shrink is committed: that is the rule the simulator
 //!   proves lossless.
 
+mod follower;
 #[cfg(test)]
 mod tests;
+
+pub use follower::{truncation_for_divergence, Truncation};
 
 use std::collections::BTreeMap;
 
