@@ -122,3 +122,56 @@ impl ModelLog {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log(epochs: &[i32]) -> ModelLog {
+        let mut l = ModelLog::default();
+        for (i, e) in epochs.iter().enumerate() {
+            l.append(Entry {
+                offset: i as i64,
+                leader_epoch: *e,
+                value: i as u64,
+            });
+        }
+        l
+    }
+
+    #[test]
+    fn end_offsets_follow_kafkas_leader_epoch_cache() {
+        // Epoch 1 at 0..2, epoch 3 at 2..5.
+        let l = log(&[1, 1, 3, 3, 3]);
+        assert_eq!(l.end_offset_for(3, None), (3, 5));
+        assert_eq!(l.end_offset_for(1, None), (1, 2));
+        // Unknown epoch between known ones: the floor epoch, the next start.
+        assert_eq!(l.end_offset_for(2, None), (1, 2));
+        // Below every epoch: the requested epoch, the first start.
+        assert_eq!(l.end_offset_for(0, None), (0, 0));
+        // Above every epoch: undefined.
+        assert_eq!(l.end_offset_for(4, None), (-1, -1));
+        // A leader's current epoch with no entries yet ends epoch 3 at its start.
+        assert_eq!(l.end_offset_for(3, Some((5, 5))), (3, 5));
+        assert_eq!(l.end_offset_for(4, Some((5, 5))), (3, 5));
+        assert_eq!(l.end_offset_for(5, Some((5, 5))), (5, 5));
+        assert_eq!(ModelLog::default().end_offset_for(0, None), (-1, -1));
+    }
+
+    #[test]
+    fn truncation_and_power_loss_cut_entries_epochs_and_the_flushed_mark() {
+        let mut l = log(&[1, 1, 3, 3, 3]);
+        l.flush();
+        assert_eq!(l.truncate(3), 2);
+        assert_eq!((l.leo(), l.last_epoch(), l.flushed_len()), (3, Some(3), 3));
+        assert_eq!(l.truncate(2), 1);
+        assert_eq!(l.last_epoch(), Some(1));
+        l.append(Entry {
+            offset: 2,
+            leader_epoch: 4,
+            value: 9,
+        });
+        assert_eq!(l.lose_unflushed(), 1);
+        assert_eq!((l.leo(), l.last_epoch()), (2, Some(1)));
+    }
+}
