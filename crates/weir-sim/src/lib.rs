@@ -14,7 +14,8 @@
 //!   and controller call them: on the leader
 //!   `partition::LeaderState` (`new`, `on_append`, `on_follower_fetch`,
 //!   `on_tick`, `on_partition_change`, `on_alter_isr_failed`,
-//!   `has_min_isr`) and `follower_high_watermark` on followers; on the
+//!   `has_min_isr`) and `follower_high_watermark` and
+//!   `truncation_for_divergence` on followers; on the
 //!   controller `metadata::plan_register_broker`, `plan_broker_fenced`,
 //!   `plan_broker_unfenced`, `plan_alter_partition`, `BrokerSessions` and
 //!   `MetadataImage::apply`. Everything else here is the *shell*: what
@@ -46,8 +47,10 @@
 //!   `last_fetched_epoch` in its epoch view, Kafka's
 //!   `LeaderEpochFileCache.endOffsetFor`, its own current epoch included;
 //!   if that end is below the fetch offset, or the leader lacks the epoch,
-//!   it answers `{epoch, end_offset}` and the follower truncates to
-//!   min(end_offset, its own end for that epoch) and fetches again); a
+//!   it answers `{epoch, end_offset}` and the follower truncates where
+//!   `partition::truncation_for_divergence` says (Kafka's
+//!   `getOffsetTruncationState`, from its own floor epoch and end) and
+//!   fetches again); a
 //!   fetch from an older incarnation than the leader's image knows is
 //!   refused, and a replica may join the ISR only with the broker epoch
 //!   the leader's image has for it (KIP-903's leader-side checks);

@@ -94,6 +94,15 @@ impl ModelLog {
         self.truncate(self.flushed_len as i64)
     }
 
+    /// The follower's lookup for a diverging epoch: its largest epoch
+    /// `<= epoch` and where that epoch ends in its log (the start of the
+    /// next epoch, or the LEO); `None` when it has no such epoch.
+    pub fn floor_end(&self, epoch: i32) -> Option<(i32, i64)> {
+        let i = self.epochs.iter().rposition(|e| e.0 <= epoch)?;
+        let end = self.epochs.get(i + 1).map_or(self.leo(), |next| next.1);
+        Some((self.epochs[i].0, end))
+    }
+
     /// Kafka's `LeaderEpochFileCache.endOffsetFor`: the (epoch, end
     /// offset) of `requested`, where the end is the start of the next
     /// higher epoch or the LEO when `requested` is the latest. `extra` is
@@ -156,6 +165,10 @@ mod tests {
         assert_eq!(l.end_offset_for(4, Some((5, 5))), (3, 5));
         assert_eq!(l.end_offset_for(5, Some((5, 5))), (5, 5));
         assert_eq!(ModelLog::default().end_offset_for(0, None), (-1, -1));
+        assert_eq!(l.floor_end(0), None);
+        assert_eq!(l.floor_end(1), Some((1, 2)));
+        assert_eq!(l.floor_end(2), Some((1, 2)));
+        assert_eq!(l.floor_end(7), Some((3, 5)));
     }
 
     #[test]

@@ -13,7 +13,8 @@ use weir_core::metadata::{
     MetadataImage, MetadataRecord, PartitionRegistration, PlanError,
 };
 use weir_core::partition::{
-    follower_high_watermark, Action, FetchRejection, LeaderState, ReplicationConfig,
+    follower_high_watermark, truncation_for_divergence, Action, FetchRejection, LeaderState,
+    ReplicationConfig,
 };
 
 /// The simulated topic's id.
@@ -1446,17 +1447,20 @@ impl Sim {
                 }
             }
             FetchBody::Diverging { epoch, end_offset } => {
-                let target = if epoch < 0 {
-                    b.hwm.min(b.log.leo())
+                // weir-core's rule (Kafka's getOffsetTruncationState).
+                let t = truncation_for_divergence(
+                    epoch,
+                    end_offset,
+                    b.log.floor_end(epoch),
+                    b.log.leo(),
+                    b.hwm,
+                );
+                let why = if t.complete {
+                    "diverging epoch"
                 } else {
-                    let (_, own_end) = b.log.end_offset_for(epoch, None);
-                    if own_end < 0 {
-                        end_offset.min(b.log.leo())
-                    } else {
-                        end_offset.min(own_end)
-                    }
+                    "diverging epoch, incomplete"
                 };
-                self.truncate(i, target, "diverging epoch");
+                self.truncate(i, t.offset, why);
             }
             FetchBody::Error {
                 out_of_range,
