@@ -379,9 +379,17 @@ impl LeaderState {
         self.advance_high_watermark().into_iter().collect()
     }
 
-    /// The controller refused the proposal (stale partition epoch, an
-    /// ineligible replica, ...): drop it; the next fetch or tick decides
-    /// again from the current state.
+    /// The controller refused the proposal in a way that proves it was not
+    /// committed ([`refusal_proves_not_committed`]): drop it; the next
+    /// fetch or tick decides again from the current state.
+    ///
+    /// Do **not** call this for other refusals. After INVALID_UPDATE_VERSION,
+    /// FENCED_LEADER_EPOCH or NOT_LEADER_OR_FOLLOWER an earlier copy of the
+    /// proposal (a retry) may have been committed; dropping it would let a
+    /// committed ISR member fall out of the maximal ISR and the high
+    /// watermark pass it (the simulator loses acknowledged records that
+    /// way: `weir-sim`'s `BrokenRule::DropProposalOnAnyRefusal`). Keep it
+    /// until the newer registration arrives ([`Self::on_partition_change`]).
     pub fn on_alter_isr_failed(&mut self) {
         self.pending = None;
     }
@@ -406,6 +414,16 @@ impl LeaderState {
             None
         }
     }
+}
+
+/// True when an AlterPartition refusal proves the proposal was never
+/// committed: INVALID_REQUEST (42) or INELIGIBLE_REPLICA (107), which the
+/// controller only answers after the partition epoch matched (so no
+/// earlier copy of the proposal was committed either) — provided the
+/// refusal is for a proposal based on the leader's current partition
+/// epoch.
+pub fn refusal_proves_not_committed(error_code: i16) -> bool {
+    matches!(error_code, 42 | 107)
 }
 
 /// A follower's high watermark after a fetch answer: the leader's,
