@@ -69,17 +69,17 @@
 //!   ISR keeps governing the HWM) until the newer registration arrives.
 //!   Dropping it on every refusal, as `on_alter_isr_failed`'s doc says,
 //!   loses acknowledged records: see [`BrokenRule::DropProposalOnAnyRefusal`].
-//! - **KIP-903 gap in weir-core**: `AlterPartitionRequest` carries no
-//!   broker epochs and `plan_alter_partition` only checks that a joining
-//!   broker is unfenced, so a late fetch of a replica's dead incarnation
-//!   (which had records it then lost to power loss) can put the restarted
-//!   incarnation into the ISR, and acknowledged records are lost
-//!   ([`Mix::StaleIncarnations`], seed 43). [`SimConfig::kip903_controller_check`]
-//!   emulates Kafka's fix (the leader quotes each joining member's broker
-//!   epoch from the fetches that made it eligible, frozen when the
-//!   proposal is first sent; the controller refuses a stale one); with it
-//!   that mix passes. The default mixes run weir-core as it is and rarely
-//!   meet the case (none in 30 000 seeds).
+//! - **KIP-903 broker epochs**: without them (`AlterPartitionRequest`
+//!   naming the new ISR by broker id only) a late fetch of a replica's
+//!   dead incarnation (which had records it then lost to power loss) can
+//!   put the restarted incarnation into the ISR, and acknowledged records
+//!   are lost ([`Mix::StaleIncarnations`], seed 43). weir-core now checks
+//!   the epochs (`new_isr_broker_epochs` in `plan_alter_partition`) when a
+//!   request carries them; [`SimConfig::kip903_controller_check`] makes the
+//!   simulated leaders quote them (each joining member's broker epoch from
+//!   the fetches that made it eligible, frozen when the proposal is first
+//!   sent), and with it that mix passes. The default mixes rarely meet
+//!   the case (none in 30 000 seeds without the epochs).
 //! - **Liveness**: brokers heartbeat every `heartbeat_ms`; `BrokerSessions`
 //!   fences silent ones (`plan_broker_fenced`: leader election from the
 //!   ISR) and unfences caught-up ones (`plan_broker_unfenced`).

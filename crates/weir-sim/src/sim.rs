@@ -10,7 +10,7 @@ use uuid::Uuid;
 use weir_core::metadata::{
     plan_alter_partition, plan_broker_fenced, plan_broker_unfenced, plan_register_broker,
     AlterPartitionRequest, BrokerRegistrationRequest, BrokerSessions, HeartbeatVerdict,
-    MetadataImage, MetadataRecord, PartitionRegistration, PlanError,
+    MetadataImage, MetadataRecord, PartitionRegistration,
 };
 use weir_core::partition::{
     follower_high_watermark, truncation_for_divergence, Action, FetchRejection, LeaderState,
@@ -66,8 +66,8 @@ pub enum Mix {
     /// Short restarts, long message delays and frequent power loss, so
     /// fetches of a dead incarnation arrive after it restarted with less
     /// data. Loses acknowledged records unless
-    /// [`SimConfig::kip903_controller_check`] is on, so it is not in
-    /// [`Mix::ALL`] until weir-core's AlterPartition carries broker epochs.
+    /// [`SimConfig::kip903_controller_check`] is on (the tests and the long
+    /// mode turn it on for this mix), so it is not in [`Mix::ALL`].
     StaleIncarnations,
 }
 
@@ -158,12 +158,13 @@ pub struct SimConfig {
     pub max_fetch_entries: usize,
     /// A shell rule broken on purpose.
     pub broken: Option<BrokenRule>,
-    /// Have the controller refuse (INELIGIBLE_REPLICA) an ISR expansion
-    /// whose joining member's broker epoch, as the leader saw it in that
-    /// member's fetches, is not its current registration: KIP-903's check,
-    /// which `weir-core`'s `AlterPartitionRequest`/`plan_alter_partition`
-    /// lack. Off by default (the simulator runs weir-core as it is); the
-    /// stale-incarnation mix loses acknowledged records without it.
+    /// Leaders quote each ISR member's broker epoch, as seen in that
+    /// member's fetches and frozen when the proposal is first sent
+    /// (KIP-903's `NewIsrWithEpochs`), and weir-core's
+    /// `plan_alter_partition` refuses a joiner whose epoch is not its
+    /// current registration (INELIGIBLE_REPLICA). Off: requests carry no
+    /// epochs (pre-KIP-903), and the stale-incarnation mix loses
+    /// acknowledged records.
     pub kip903_controller_check: bool,
     /// Print every event to stderr as it happens.
     pub verbose: bool,
@@ -941,22 +942,11 @@ impl Sim {
                 if req.broker_id != id {
                     return;
                 }
-                let mut result = plan_alter_partition(&self.ctrl_image, &req);
-                if self.cfg.kip903_controller_check && result.is_ok() {
-                    let current = self
-                        .ctrl_image
-                        .partition(&TOPIC_ID, 0)
-                        .map(|p| p.isr.clone());
-                    for (r, epoch) in &member_epochs {
-                        let joining = current.as_ref().is_some_and(|isr| !isr.contains(r));
-                        let registered = self.ctrl_image.broker(*r).map(|b| b.broker_epoch);
-                        if joining && registered != Some(*epoch) {
-                            result = Err(PlanError::IneligibleReplica(format!(
-                                "broker {r} fetched with epoch {epoch}, registered {registered:?}"
-                            )));
-                        }
-                    }
-                }
+                // The KIP-903 broker-epoch check is weir-core's own
+                // (`plan_alter_partition`), applied when the request
+                // carries epochs (`kip903_controller_check`).
+                let _ = &member_epochs;
+                let result = plan_alter_partition(&self.ctrl_image, &req);
                 let error = result.as_ref().map_or_else(|e| e.error_code(), |_| 0);
                 match result {
                     Ok(records) => self.commit(records),
@@ -1220,6 +1210,7 @@ impl Sim {
     }
 
     fn leader_actions(&mut self, i: usize, actions: Vec<Action>) {
+        let kip903 = self.cfg.kip903_controller_check;
         for a in actions {
             let b = &mut self.brokers[i];
             let id = b.id;
@@ -1256,14 +1247,6 @@ impl Sim {
                     isr,
                     partition_epoch,
                 } => {
-                    let req = AlterPartitionRequest {
-                        broker_id: id,
-                        topic_id: TOPIC_ID,
-                        partition: 0,
-                        leader_epoch: l.epoch,
-                        partition_epoch,
-                        new_isr: isr.clone(),
-                    };
                     let member_epochs = match &l.proposal_epochs {
                         Some((p, e)) if *p == isr => e.clone(),
                         _ => isr
@@ -1273,6 +1256,21 @@ impl Sim {
                             .collect::<Vec<_>>(),
                     };
                     l.proposal_epochs = Some((isr.clone(), member_epochs.clone()));
+                    let req = AlterPartitionRequest {
+                        broker_id: id,
+                        topic_id: TOPIC_ID,
+                        partition: 0,
+                        leader_epoch: l.epoch,
+                        partition_epoch,
+                        new_isr: isr.clone(),
+                        // weir-core's controller checks KIP-903 epochs when
+                        // they are given.
+                        new_isr_broker_epochs: if kip903 {
+                            member_epochs.clone()
+                        } else {
+                            Vec::new()
+                        },
+                    };
                     self.ev(format!(
                         "b{id} leader le={}: AlterPartition isr={} pe={partition_epoch}",
                         req.leader_epoch,

@@ -15,7 +15,15 @@
 //! - the new ISR is empty, omits the leader, repeats a broker or names a
 //!   non-replica (INVALID_REQUEST);
 //! - a broker being *added* is not registered and unfenced
-//!   (INELIGIBLE_REPLICA); removing a fenced broker is always allowed.
+//!   (INELIGIBLE_REPLICA); removing a fenced broker is always allowed;
+//! - KIP-903: a broker being added was quoted with a broker epoch that is
+//!   not its current registration's (INELIGIBLE_REPLICA): the fetches that
+//!   made it eligible came from an earlier incarnation, which may have
+//!   had records the restarted process lost. The leader quotes, for each
+//!   member, the broker epoch of the fetches it judged, frozen when the
+//!   proposal is first sent (re-sends quote the same). Without epochs
+//!   (`new_isr_broker_epochs` empty) the check is skipped, as for Kafka's
+//!   AlterPartition v0-2; `weir-sim` shows the loss that allows.
 //!
 //! An ISR equal to the current one commits nothing (the answer is the
 //! current state). ELR bookkeeping on ISR changes comes with issue 6.
@@ -41,6 +49,10 @@ pub struct AlterPartitionRequest {
     pub partition_epoch: i32,
     /// The ISR wanted.
     pub new_isr: Vec<i32>,
+    /// KIP-903's `NewIsrWithEpochs`: (broker, broker epoch of the fetches
+    /// the leader judged) for the members; empty to skip the check.
+    #[serde(default)]
+    pub new_isr_broker_epochs: Vec<(i32, i64)>,
 }
 
 /// The records for `request`, or why it is refused.
@@ -101,10 +113,36 @@ pub fn plan_alter_partition(
         ));
     }
     for r in isr {
-        if !p.isr.contains(r) && !image.is_unfenced(*r) {
+        if p.isr.contains(r) {
+            continue;
+        }
+        if !image.is_unfenced(*r) {
             return Err(PlanError::IneligibleReplica(format!(
                 "Broker {r} is fenced or not registered and cannot join the ISR"
             )));
+        }
+        if request.new_isr_broker_epochs.is_empty() {
+            continue;
+        }
+        let quoted = request
+            .new_isr_broker_epochs
+            .iter()
+            .find(|(b, _)| b == r)
+            .map(|(_, e)| *e);
+        let registered = image.broker(*r).map(|b| b.broker_epoch);
+        match quoted {
+            None => {
+                return Err(PlanError::InvalidRequest(format!(
+                    "No broker epoch given for joining broker {r}"
+                )))
+            }
+            Some(e) if Some(e) != registered => {
+                return Err(PlanError::IneligibleReplica(format!(
+                    "Broker {r} was judged at broker epoch {e}, but is registered with {}",
+                    registered.unwrap_or(-1)
+                )))
+            }
+            Some(_) => {}
         }
     }
     if *isr == p.isr {
@@ -180,6 +218,7 @@ mod tests {
             leader_epoch: 3,
             partition_epoch: 9,
             new_isr: isr.to_vec(),
+            new_isr_broker_epochs: vec![],
         }
     }
 
@@ -258,5 +297,40 @@ mod tests {
         );
         assert_eq!(code(plan_alter_partition(&image, &request(&[1, 2, 5]))), 42);
         assert_eq!(code(plan_alter_partition(&image, &request(&[1, 2, 2]))), 42);
+    }
+
+    #[test]
+    fn kip_903_a_joiner_quoted_with_an_old_broker_epoch_is_ineligible() {
+        let image = image();
+        let mut r = request(&[1, 2, 3]);
+        r.new_isr_broker_epochs = vec![(2, 10), (3, 10)];
+        assert_eq!(code(plan_alter_partition(&image, &r)), 0);
+        // Broker 3 restarted (epoch 11 now) after the leader judged it at 10.
+        let mut restarted = image.clone();
+        restarted
+            .apply(&MetadataRecord::RegisterBroker {
+                broker_id: 3,
+                incarnation_id: Uuid::from_u128(33),
+                broker_epoch: 11,
+                listeners: vec![],
+                rack: None,
+            })
+            .unwrap();
+        restarted
+            .apply(&MetadataRecord::UnfenceBroker {
+                broker_id: 3,
+                broker_epoch: 11,
+            })
+            .unwrap();
+        assert_eq!(code(plan_alter_partition(&restarted, &r)), 107);
+        // Members already in the ISR are not judged; a joiner without an
+        // epoch, when epochs are given, is a malformed request.
+        r.new_isr_broker_epochs = vec![(3, 11)];
+        assert_eq!(code(plan_alter_partition(&restarted, &r)), 0);
+        r.new_isr_broker_epochs = vec![(2, 10)];
+        assert_eq!(code(plan_alter_partition(&restarted, &r)), 42);
+        // Without epochs (pre-KIP-903 requests) only fencing is checked.
+        r.new_isr_broker_epochs = vec![];
+        assert_eq!(code(plan_alter_partition(&restarted, &r)), 0);
     }
 }
