@@ -320,16 +320,11 @@ impl Broker {
     /// (Until the offsets topic is replicated, a group's offsets live on
     /// its coordinator's disk.)
     pub fn group_coordinator(&self, group: &str) -> Option<i32> {
-        let image = self.image();
-        let brokers: Vec<i32> = image.brokers().map(|b| b.broker_id).collect();
-        if brokers.is_empty() {
-            return None;
-        }
-        let partition = offsets_partition(group, self.config.offsets_topic_num_partitions);
-        let start = partition as usize % brokers.len();
-        (0..brokers.len())
-            .map(|i| brokers[(start + i) % brokers.len()])
-            .find(|b| image.is_unfenced(*b))
+        weir_core::metadata::group_coordinator(
+            &self.image(),
+            group,
+            self.config.offsets_topic_num_partitions,
+        )
     }
 
     /// The advertised client endpoint of `broker_id`, from the image.
@@ -797,40 +792,5 @@ impl Broker {
         self.metadata.shutdown().await;
         tracing::info!("shut down cleanly");
         Ok(())
-    }
-}
-
-/// Java's `String.hashCode` over UTF-16 code units (wrapping).
-fn java_string_hash(s: &str) -> i32 {
-    s.encode_utf16()
-        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
-}
-
-/// Kafka's `GroupCoordinator.partitionFor`: `Utils.abs(hash) % n`
-/// (`Utils.abs` maps `i32::MIN` to 0).
-pub fn offsets_partition(group: &str, partitions: i32) -> i32 {
-    let h = java_string_hash(group);
-    let abs = if h == i32::MIN { 0 } else { h.abs() };
-    abs % partitions.max(1)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn offsets_partition_matches_kafkas_partition_for() {
-        // Java's definition s[0]*31^(n-1) + ... + s[n-1], wrapping.
-        assert_eq!(java_string_hash(""), 0);
-        assert_eq!(java_string_hash("a"), 97);
-        assert_eq!(java_string_hash("console-consumer-1"), 35782224);
-        assert_eq!(java_string_hash("my-group"), -1906497762);
-        assert_eq!(offsets_partition("console-consumer-1", 50), 24);
-        assert_eq!(offsets_partition("my-group", 50), 12);
-        assert_eq!(offsets_partition("a", 50), 47);
-        // Kafka's Utils.abs(Integer.MIN_VALUE) is 0.
-        let min = "polygenelubricants"; // hashCode() == Integer.MIN_VALUE
-        assert_eq!(java_string_hash(min), i32::MIN);
-        assert_eq!(offsets_partition(min, 50), 0);
     }
 }

@@ -3,6 +3,8 @@
 //! keys, SET/DELETE round trips, validate_only, per-resource errors, and
 //! every response encoded at every version Weir serves.
 
+mod broker_common;
+use broker_common::Harness;
 use bytes::BytesMut;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
@@ -15,15 +17,11 @@ use kafka_protocol::messages::incremental_alter_configs_request::{
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{
     ApiKey, CreateTopicsRequest, DescribeConfigsRequest, DescribeConfigsResponse,
-    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, RequestHeader, RequestKind,
-    ResponseKind, TopicName,
+    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, RequestKind, ResponseKind,
+    TopicName,
 };
 use kafka_protocol::protocol::{Encodable, StrBytes};
-use std::sync::Arc;
-use weir_broker::api::{dispatch, supported_versions, Outcome};
-use weir_broker::broker::Broker;
-use weir_broker::config::BrokerConfig;
-use weir_broker::frame::Request;
+use weir_broker::api::supported_versions;
 use weir_core::metadata::topic_config::TOPIC_CONFIGS;
 
 const TOPIC: i8 = 2;
@@ -33,40 +31,7 @@ const SOURCE_TOPIC: i8 = 1;
 const SOURCE_STATIC: i8 = 4;
 const SOURCE_DEFAULT: i8 = 5;
 
-struct Harness {
-    broker: Arc<Broker>,
-    _dir: tempfile::TempDir,
-}
-
 impl Harness {
-    async fn start() -> Harness {
-        let dir = tempfile::tempdir().unwrap();
-        let text = format!(
-            "node.id=1\nlog.dirs={}\nmessage.max.bytes=2000000\nlisteners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0\n",
-            dir.path().display()
-        );
-        let (config, warnings) = BrokerConfig::parse(&text, &[]).unwrap();
-        assert!(warnings.is_empty(), "{warnings:?}");
-        let broker = Broker::start(config).await.unwrap();
-        Harness { broker, _dir: dir }
-    }
-
-    async fn call(&self, api_key: ApiKey, version: i16, body: RequestKind) -> ResponseKind {
-        let header = RequestHeader::default()
-            .with_request_api_key(api_key as i16)
-            .with_request_api_version(version)
-            .with_correlation_id(7);
-        let request = Request {
-            api_key,
-            header,
-            body,
-        };
-        match dispatch(&self.broker, request).await {
-            Outcome::Respond(response) => *response,
-            other => panic!("expected a response, got {other:?}"),
-        }
-    }
-
     async fn create_topic(&self, name: &'static str, configs: &[(&'static str, &'static str)]) {
         let topic = CreatableTopic::default()
             .with_name(TopicName(StrBytes::from_static_str(name)))
@@ -217,7 +182,7 @@ fn synonym_sources(entry: &DescribeConfigsResourceResult) -> Vec<(&str, i8)> {
 
 #[tokio::test]
 async fn topic_configs_show_overrides_defaults_and_static_broker_keys() {
-    let h = Harness::start().await;
+    let h = Harness::start_with("message.max.bytes=2000000\n").await;
     h.create_topic("t", &[("retention.ms", "1000")]).await;
 
     let results = h.describe(vec![resource(TOPIC, "t", &[])]).await;
@@ -264,7 +229,7 @@ async fn topic_configs_show_overrides_defaults_and_static_broker_keys() {
 
 #[tokio::test]
 async fn keys_filter_and_synonyms_off_at_every_version() {
-    let h = Harness::start().await;
+    let h = Harness::start_with("message.max.bytes=2000000\n").await;
     h.create_topic("t", &[]).await;
     for version in 1..=4 {
         let request = DescribeConfigsRequest::default()
@@ -292,7 +257,7 @@ async fn keys_filter_and_synonyms_off_at_every_version() {
 
 #[tokio::test]
 async fn resource_errors_as_kafka() {
-    let h = Harness::start().await;
+    let h = Harness::start_with("message.max.bytes=2000000\n").await;
     let results = h
         .describe(vec![
             resource(TOPIC, "missing", &[]),
@@ -317,7 +282,7 @@ async fn resource_errors_as_kafka() {
 
 #[tokio::test]
 async fn broker_settings_with_sources() {
-    let h = Harness::start().await;
+    let h = Harness::start_with("message.max.bytes=2000000\n").await;
     let results = h.describe(vec![resource(BROKER, "1", &[])]).await;
     assert_eq!(results[0].error_code, 0);
     let configs = &results[0].configs;
@@ -335,7 +300,7 @@ async fn broker_settings_with_sources() {
 
 #[tokio::test]
 async fn set_then_delete_round_trips() {
-    let h = Harness::start().await;
+    let h = Harness::start_with("message.max.bytes=2000000\n").await;
     h.create_topic("t", &[("retention.ms", "1000")]).await;
 
     let set = alter_resource(TOPIC, "t", &[("segment.ms", 0, Some("3600000"))]);
@@ -371,7 +336,7 @@ async fn set_then_delete_round_trips() {
 
 #[tokio::test]
 async fn validate_only_changes_nothing_and_lists_append() {
-    let h = Harness::start().await;
+    let h = Harness::start_with("message.max.bytes=2000000\n").await;
     h.create_topic("t", &[]).await;
     let set = alter_resource(TOPIC, "t", &[("segment.ms", 0, Some("3600000"))]);
     assert_eq!(h.alter(vec![set], true).await[0].error_code, 0);
@@ -387,7 +352,7 @@ async fn validate_only_changes_nothing_and_lists_append() {
 
 #[tokio::test]
 async fn alter_errors_per_resource() {
-    let h = Harness::start().await;
+    let h = Harness::start_with("message.max.bytes=2000000\n").await;
     for topic in ["t", "v", "w"] {
         h.create_topic(topic, &[]).await;
     }

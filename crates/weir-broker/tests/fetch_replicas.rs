@@ -3,35 +3,20 @@
 //! of the partition, and a fetcher whose last fetched epoch shows a
 //! divergent log gets a diverging epoch at once, with no records.
 
+mod broker_common;
+use broker_common::Harness;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ReplicaState};
 use kafka_protocol::messages::fetch_response::PartitionData;
 use kafka_protocol::messages::{
     create_topics_request::CreatableTopic, ApiKey, BrokerId, CreateTopicsRequest, FetchRequest,
-    RequestHeader, RequestKind, ResponseKind, TopicName,
+    RequestKind, ResponseKind, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
-use std::sync::Arc;
 use std::time::Duration;
-use weir_broker::api::{dispatch, Outcome};
-use weir_broker::broker::Broker;
-use weir_broker::config::BrokerConfig;
-use weir_broker::frame::Request;
-
-struct Harness {
-    broker: Arc<Broker>,
-    _dir: tempfile::TempDir,
-}
 
 impl Harness {
     async fn start() -> Harness {
-        let dir = tempfile::tempdir().unwrap();
-        let text = format!(
-            "node.id=1\nlog.dirs={}\nlisteners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0\n",
-            dir.path().display()
-        );
-        let (config, _) = BrokerConfig::parse(&text, &[]).unwrap();
-        let broker = Broker::start(config).await.unwrap();
-        let h = Harness { broker, _dir: dir };
+        let h = Harness::start_with("").await;
         let topic = CreatableTopic::default()
             .with_name(TopicName(StrBytes::from_static_str("t")))
             .with_num_partitions(1)
@@ -43,22 +28,6 @@ impl Harness {
         )
         .await;
         h
-    }
-
-    async fn call(&self, api_key: ApiKey, version: i16, body: RequestKind) -> ResponseKind {
-        let header = RequestHeader::default()
-            .with_request_api_key(api_key as i16)
-            .with_request_api_version(version)
-            .with_correlation_id(7);
-        let request = Request {
-            api_key,
-            header,
-            body,
-        };
-        match dispatch(&self.broker, request).await {
-            Outcome::Respond(response) => *response,
-            other => panic!("expected a response, got {other:?}"),
-        }
     }
 
     /// Fetch v12 of t-0 (bounded: a fetch that long-polls for its full

@@ -4,6 +4,8 @@
 //! (The NOT_COORDINATOR answers, which need a second broker, are unit
 //! tested beside each handler.)
 
+mod broker_common;
+use broker_common::Harness;
 use bytes::Bytes;
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::offset_commit_request::{
@@ -15,50 +17,12 @@ use kafka_protocol::messages::offset_fetch_request::{
 use kafka_protocol::messages::{
     create_topics_request::CreatableTopic, ApiKey, CreateTopicsRequest, DescribeGroupsRequest,
     FindCoordinatorRequest, GroupId, HeartbeatRequest, JoinGroupRequest, OffsetCommitRequest,
-    OffsetFetchRequest, RequestHeader, RequestKind, ResponseKind, TopicName,
+    OffsetFetchRequest, RequestKind, ResponseKind, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-use weir_broker::api::{dispatch, Outcome};
-use weir_broker::broker::Broker;
-use weir_broker::config::BrokerConfig;
-use weir_broker::frame::Request;
-
-struct Harness {
-    broker: Arc<Broker>,
-    _dir: tempfile::TempDir,
-}
 
 impl Harness {
-    async fn start() -> Harness {
-        let dir = tempfile::tempdir().unwrap();
-        let text = format!(
-            "node.id=1\nlog.dirs={}\nlisteners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0\n",
-            dir.path().display()
-        );
-        let (config, warnings) = BrokerConfig::parse(&text, &[]).unwrap();
-        assert!(warnings.is_empty(), "{warnings:?}");
-        let broker = Broker::start(config).await.unwrap();
-        Harness { broker, _dir: dir }
-    }
-
-    async fn call(&self, api_key: ApiKey, version: i16, body: RequestKind) -> ResponseKind {
-        let header = RequestHeader::default()
-            .with_request_api_key(api_key as i16)
-            .with_request_api_version(version)
-            .with_correlation_id(7);
-        let request = Request {
-            api_key,
-            header,
-            body,
-        };
-        match dispatch(&self.broker, request).await {
-            Outcome::Respond(response) => *response,
-            other => panic!("expected a response, got {other:?}"),
-        }
-    }
-
     /// FindCoordinator v4 for `group`: (error, node, host, port).
     async fn find(&self, group: &'static str) -> (i16, i32, String, i32) {
         let request = FindCoordinatorRequest::default()
@@ -84,7 +48,7 @@ fn group(id: &'static str) -> GroupId {
 
 #[tokio::test]
 async fn single_broker_coordinates_and_serves_its_groups() {
-    let h = Harness::start().await;
+    let h = Harness::start_with("").await;
     // Until this broker is registered and unfenced no broker coordinates.
     let deadline = Instant::now() + Duration::from_secs(20);
     let found = loop {

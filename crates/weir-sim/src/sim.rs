@@ -433,10 +433,9 @@ enum Msg {
         fetch_id: u64,
         body: FetchBody,
     },
-    /// The request, and the broker epoch of each ISR member as the
-    /// leader last saw it in a fetch (KIP-903's `NewIsrWithEpochs`; only
-    /// used when [`SimConfig::kip903_controller_check`] is on).
-    AlterPartition(AlterPartitionRequest, Vec<(i32, i64)>),
+    /// The request (with KIP-903's member epochs when
+    /// [`SimConfig::kip903_controller_check`] is on).
+    AlterPartition(AlterPartitionRequest),
     AlterPartitionResp {
         leader_epoch: i32,
         partition_epoch: i32,
@@ -938,14 +937,13 @@ impl Sim {
                     Msg::HeartbeatResp { upto },
                 );
             }
-            Msg::AlterPartition(req, member_epochs) => {
+            Msg::AlterPartition(req) => {
                 if req.broker_id != id {
                     return;
                 }
                 // The KIP-903 broker-epoch check is weir-core's own
                 // (`plan_alter_partition`), applied when the request
                 // carries epochs (`kip903_controller_check`).
-                let _ = &member_epochs;
                 let result = plan_alter_partition(&self.ctrl_image, &req);
                 let error = result.as_ref().map_or_else(|e| e.error_code(), |_| 0);
                 match result {
@@ -1265,11 +1263,7 @@ impl Sim {
                         new_isr: isr.clone(),
                         // weir-core's controller checks KIP-903 epochs when
                         // they are given.
-                        new_isr_broker_epochs: if kip903 {
-                            member_epochs.clone()
-                        } else {
-                            Vec::new()
-                        },
+                        new_isr_broker_epochs: if kip903 { member_epochs } else { Vec::new() },
                     };
                     self.ev(format!(
                         "b{id} leader le={}: AlterPartition isr={} pe={partition_epoch}",
@@ -1281,7 +1275,7 @@ impl Sim {
                         from_inc,
                         Node::Ctrl,
                         None,
-                        Msg::AlterPartition(req, member_epochs),
+                        Msg::AlterPartition(req),
                     );
                 }
             }

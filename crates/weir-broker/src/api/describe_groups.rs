@@ -4,7 +4,7 @@
 //! each (see [`super::find_coordinator::coordinator_error`]); the others
 //! are described by the local coordinator.
 
-use super::find_coordinator::coordinator_error;
+use super::find_coordinator::{coordinator_error, merge_in_order, routed_here};
 use super::Outcome;
 use crate::broker::Broker;
 use kafka_protocol::error::ResponseError;
@@ -36,14 +36,9 @@ pub fn local_request(
     request: &DescribeGroupsRequest,
     errors: &[Option<ResponseError>],
 ) -> DescribeGroupsRequest {
-    let groups = request
-        .groups
-        .iter()
-        .zip(errors)
-        .filter(|(_, e)| e.is_none())
-        .map(|(g, _)| g.clone())
-        .collect();
-    request.clone().with_groups(groups)
+    request
+        .clone()
+        .with_groups(routed_here(&request.groups, errors))
 }
 
 /// The answer in request order: Kafka's error group (id echoed, empty
@@ -54,24 +49,12 @@ pub fn merge(
     errors: &[Option<ResponseError>],
     mut local: DescribeGroupsResponse,
 ) -> DescribeGroupsResponse {
-    let mut described = std::mem::take(&mut local.groups).into_iter();
-    let groups = request
-        .groups
-        .iter()
-        .zip(errors)
-        .map(|(id, error)| {
-            let error = match error {
-                Some(e) => *e,
-                None => match described.next() {
-                    Some(group) => return group,
-                    None => ResponseError::CoordinatorNotAvailable,
-                },
-            };
-            DescribedGroup::default()
-                .with_group_id(id.clone())
-                .with_error_code(error.code())
-        })
-        .collect();
+    let described = std::mem::take(&mut local.groups);
+    let groups = merge_in_order(&request.groups, errors, described, |id, error| {
+        DescribedGroup::default()
+            .with_group_id(id.clone())
+            .with_error_code(error.code())
+    });
     local.with_groups(groups)
 }
 

@@ -59,6 +59,40 @@ pub(crate) fn membership_coordinator_error(broker: &Broker, group: &str) -> Opti
 
 /// The routing decision, given the group's coordinator (if any) and this
 /// broker's node id.
+/// The items (groups of a batched request) that have no routing error:
+/// the ones this broker's coordinator answers.
+pub(crate) fn routed_here<T: Clone>(items: &[T], errors: &[Option<ResponseError>]) -> Vec<T> {
+    items
+        .iter()
+        .zip(errors)
+        .filter(|(_, e)| e.is_none())
+        .map(|(item, _)| item.clone())
+        .collect()
+}
+
+/// The answers in request order: `error_answer` where an item has a
+/// routing error, else the next of `local` (the answers to
+/// [`routed_here`]'s items, in order); a missing local answer is
+/// COORDINATOR_NOT_AVAILABLE.
+pub(crate) fn merge_in_order<T, R>(
+    items: &[T],
+    errors: &[Option<ResponseError>],
+    local: Vec<R>,
+    error_answer: impl Fn(&T, ResponseError) -> R,
+) -> Vec<R> {
+    let mut local = local.into_iter();
+    items
+        .iter()
+        .zip(errors)
+        .map(|(item, error)| match error {
+            Some(e) => error_answer(item, *e),
+            None => local
+                .next()
+                .unwrap_or_else(|| error_answer(item, ResponseError::CoordinatorNotAvailable)),
+        })
+        .collect()
+}
+
 pub(crate) fn routing_error(coordinator: Option<i32>, this_node: i32) -> Option<ResponseError> {
     match coordinator {
         Some(id) if id == this_node => None,

@@ -8,7 +8,7 @@
 //! (v2+) and in every requested partition's error code (offset -1), which
 //! is where v1, without a top-level error, carries it.
 
-use super::find_coordinator::coordinator_error;
+use super::find_coordinator::{coordinator_error, merge_in_order, routed_here};
 use super::Outcome;
 use crate::broker::Broker;
 use kafka_protocol::error::ResponseError;
@@ -88,14 +88,9 @@ pub fn local_request(
     request: &OffsetFetchRequest,
     errors: &[Option<ResponseError>],
 ) -> OffsetFetchRequest {
-    let groups = request
-        .groups
-        .iter()
-        .zip(errors)
-        .filter(|(_, e)| e.is_none())
-        .map(|(g, _)| g.clone())
-        .collect();
-    request.clone().with_groups(groups)
+    request
+        .clone()
+        .with_groups(routed_here(&request.groups, errors))
 }
 
 /// The v8+ answer in request order: the group id and its error where
@@ -106,24 +101,12 @@ pub fn merge(
     errors: &[Option<ResponseError>],
     mut local: OffsetFetchResponse,
 ) -> OffsetFetchResponse {
-    let mut fetched = std::mem::take(&mut local.groups).into_iter();
-    let groups = request
-        .groups
-        .iter()
-        .zip(errors)
-        .map(|(group, error)| {
-            let error = match error {
-                Some(e) => *e,
-                None => match fetched.next() {
-                    Some(answer) => return answer,
-                    None => ResponseError::CoordinatorNotAvailable,
-                },
-            };
-            OffsetFetchResponseGroup::default()
-                .with_group_id(group.group_id.clone())
-                .with_error_code(error.code())
-        })
-        .collect();
+    let fetched = std::mem::take(&mut local.groups);
+    let groups = merge_in_order(&request.groups, errors, fetched, |group, error| {
+        OffsetFetchResponseGroup::default()
+            .with_group_id(group.group_id.clone())
+            .with_error_code(error.code())
+    });
     local.with_groups(groups)
 }
 

@@ -23,6 +23,7 @@
 
 mod controller_op;
 mod election;
+mod group_coordinator;
 mod image;
 mod placement;
 mod plan_alter_partition;
@@ -42,6 +43,7 @@ pub use controller_op::{
     plan_register_broker, replace_ops, BrokerRegistrationRequest, ControllerOp,
 };
 pub use election::{plan_broker_fenced, plan_broker_unfenced};
+pub use group_coordinator::{group_coordinator, offsets_partition};
 pub use image::{
     BrokerRegistration, MetadataError, MetadataImage, PartitionChangeFields, PartitionRegistration,
     TopicImage,
