@@ -23,20 +23,23 @@ use crate::controller::{
 use crate::group_coordinator::{GroupCoordinatorHandle, OFFSETS_DIR};
 use crate::log_manager::LogManager;
 use crate::metadata_source::{MetadataSource, Observer};
-use crate::partition::Partition;
+use crate::partition::{AlterIsr, LeaderInit, Partition};
 use crate::quorum::{Quorum, QuorumConfig, QuorumStatus};
+use crate::replica_fetcher::{FetcherConfig, FollowerPartition, ReplicaFetchers};
 use kafka_protocol::error::ResponseError;
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use uuid::Uuid;
 use weir_core::group::GroupConfig;
 use weir_core::metadata::{
     BrokerRegistrationRequest, ConfigResource, ControllerOp, Endpoint, MetadataImage,
-    MetadataRecord, NewTopic, PlanError, TopicDefaults, PRODUCER_ID_BLOCK_SIZE,
+    MetadataRecord, NewTopic, PartitionRegistration, PlanError, TopicDefaults,
+    PRODUCER_ID_BLOCK_SIZE,
 };
+use weir_core::partition::ReplicationConfig;
 use weir_protocol::{LeaderEpoch, TopicPartition};
 use weir_storage::checkpoint::MetaProperties;
 use weir_storage::log::LogConfig;
@@ -48,6 +51,12 @@ pub const METADATA_DIR: &str = "__cluster_metadata-0";
 
 /// How long a metadata change may wait for the active controller.
 const COMMIT_TIMEOUT: Duration = Duration::from_secs(30);
+/// A leader re-sends an ISR proposal the controller has not answered
+/// after this long.
+const ALTER_PARTITION_RETRY_MS: i64 = 5_000;
+/// How often leaders check their followers' lag.
+const ISR_CHECK_INTERVAL: Duration = Duration::from_millis(250);
+
 /// How long a broker waits for its own image to apply a committed change.
 const APPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -103,6 +112,11 @@ pub struct Broker {
     broker_epoch: AtomicI64,
     reconcile_lock: Mutex<()>,
     partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
+    followers: RwLock<HashMap<TopicPartition, Arc<FollowerPartition>>>,
+    fetchers: ReplicaFetchers,
+    alter_isr: tokio::sync::mpsc::UnboundedSender<AlterIsr>,
+    alter_isr_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<AlterIsr>>>,
+    self_ref: OnceLock<Weak<Broker>>,
     producer_ids: tokio::sync::Mutex<ProducerIds>,
     background: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     groups: Arc<GroupCoordinatorHandle>,
@@ -198,6 +212,15 @@ impl Broker {
                 ..Default::default()
             },
         )?;
+        let fetcher_config = FetcherConfig {
+            local_id: config.node_id,
+            wait_max_ms: config.replica_fetch_wait_max_ms,
+            partition_max_bytes: config.replica_fetch_max_bytes,
+            response_max_bytes: config.replica_fetch_response_max_bytes,
+            backoff_ms: config.replica_fetch_backoff_ms,
+            socket_timeout_ms: config.replica_socket_timeout_ms,
+        };
+        let (alter_isr, alter_isr_rx) = tokio::sync::mpsc::unbounded_channel();
         let broker = Arc::new(Broker {
             config,
             cluster_id,
@@ -208,10 +231,16 @@ impl Broker {
             broker_epoch: AtomicI64::new(-1),
             reconcile_lock: Mutex::new(()),
             partitions: RwLock::new(HashMap::new()),
+            followers: RwLock::new(HashMap::new()),
+            fetchers: ReplicaFetchers::new(fetcher_config),
+            alter_isr,
+            alter_isr_rx: Mutex::new(Some(alter_isr_rx)),
+            self_ref: OnceLock::new(),
             producer_ids: tokio::sync::Mutex::new(ProducerIds::default()),
             background: Mutex::new(tasks),
             groups,
         });
+        let _ = broker.self_ref.set(Arc::downgrade(&broker));
         broker.register().await?;
         broker.wait_unfenced().await;
         broker.reconcile()?;
@@ -337,6 +366,20 @@ impl Broker {
             .unwrap_or_else(|| "PLAINTEXT".to_string());
         let broker = image.broker(broker_id)?;
         let e = broker.listeners.iter().find(|e| e.name == listener)?;
+        Some((e.host.clone(), i32::from(e.port)))
+    }
+
+    /// The inter-broker endpoint of `broker_id` (`inter.broker.listener.name`),
+    /// from the image: where its followers fetch.
+    pub fn inter_broker_endpoint(&self, broker_id: i32) -> Option<(String, i32)> {
+        let image = self.image();
+        let broker = image.broker(broker_id)?;
+        let name = &self.config.inter_broker_listener_name;
+        let e = broker
+            .listeners
+            .iter()
+            .find(|e| &e.name == name)
+            .or_else(|| broker.listeners.first())?;
         Some((e.host.clone(), i32::from(e.port)))
     }
 
@@ -530,44 +573,86 @@ impl Broker {
         Ok((topic_id, records))
     }
 
-    /// Bring the partition table in line with the image: lead every
-    /// partition whose leader is this node, drop the others.
+    /// Bring the replicas in line with the image: lead every partition
+    /// whose leader is this node, follow every other one it is a replica
+    /// of (a new leader or leader epoch replaces the old role; the old
+    /// leader is deposed and the old follower stopped under their log
+    /// locks first), drop the rest (deleting logs of deleted topics), and
+    /// hand the fetchers their partitions.
     fn reconcile(&self) -> anyhow::Result<()> {
         let _serial = self
             .reconcile_lock
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         let image = self.image();
-        let mut wanted = BTreeMap::new();
+        let me = self.config.node_id;
+        let now = now_ms();
+        let mut wanted: BTreeMap<TopicPartition, (Uuid, PartitionRegistration)> = BTreeMap::new();
         for topic in image.topics() {
             for (index, registration) in &topic.partitions {
-                if registration.leader == self.config.node_id {
+                if registration.replicas.contains(&me) {
                     let tp = TopicPartition::new(topic.name.clone(), *index);
-                    wanted.insert(tp, (topic.topic_id, LeaderEpoch(registration.leader_epoch)));
+                    wanted.insert(tp, (topic.topic_id, registration.clone()));
                 }
             }
         }
-        let mut partitions = self.partitions.write().unwrap_or_else(|p| p.into_inner());
-        let gone: Vec<TopicPartition> = partitions
-            .keys()
-            .filter(|tp| !wanted.contains_key(*tp))
-            .cloned()
-            .collect();
-        for tp in gone {
-            partitions.remove(&tp);
+        let checkpointed = self.logs.high_watermark_checkpoint();
+        let mut leaders = self.partitions.write().unwrap_or_else(|p| p.into_inner());
+        let mut followers = self.followers.write().unwrap_or_else(|p| p.into_inner());
+        let mut all: Vec<TopicPartition> = leaders.keys().cloned().collect();
+        all.extend(followers.keys().cloned());
+        for tp in all {
+            if wanted.contains_key(&tp) {
+                continue;
+            }
+            if let Some(p) = leaders.remove(&tp) {
+                p.depose();
+            }
+            if let Some(f) = followers.remove(&tp) {
+                f.stop();
+            }
             if image.topic_by_name(&tp.topic).is_none() {
                 self.logs.delete(&tp)?;
             }
         }
-        for (tp, (topic_id, epoch)) in wanted {
+        for (tp, (topic_id, reg)) in wanted {
             let config = self.topic_log_config(&image, &tp.topic);
-            let current = partitions.get(&tp);
-            if let Some(p) = current.filter(|p| p.topic_id == topic_id && p.leader_epoch() == epoch)
-            {
-                p.with_log(|log| apply_config(log, config, &tp));
+            let replication = self.replication_config(&image, &tp.topic, &reg);
+            if reg.leader == me {
+                if let Some(p) = leaders.get(&tp).filter(|p| {
+                    p.topic_id == topic_id && p.leader_epoch() == LeaderEpoch(reg.leader_epoch)
+                }) {
+                    p.on_partition_change(
+                        reg.partition_epoch,
+                        reg.replicas.clone(),
+                        reg.isr.clone(),
+                        replication,
+                        now,
+                    );
+                    p.with_log(|log| apply_config(log, config, &tp));
+                    continue;
+                }
+            } else if let Some(f) = followers.get(&tp).filter(|f| {
+                f.topic_id == topic_id
+                    && f.leader == reg.leader
+                    && f.leader_epoch == reg.leader_epoch
+            }) {
+                let mut log = f.log().lock().unwrap_or_else(|p| p.into_inner());
+                apply_config(&mut log, config, &tp);
                 continue;
             }
-            let log = self.logs.get_or_create(tp.clone(), config, now_ms())?;
+            // A new role (or a new epoch of the same one): take the high
+            // watermark the old role knew, else the checkpoint's.
+            let mut known_hwm = checkpointed.get(&tp).copied().unwrap_or(0);
+            if let Some(old) = leaders.remove(&tp) {
+                old.depose();
+                known_hwm = old.high_watermark();
+            }
+            if let Some(old) = followers.remove(&tp) {
+                old.stop();
+                known_hwm = old.high_watermark();
+            }
+            let log = self.logs.get_or_create(tp.clone(), config, now)?;
             // A log loaded at start carries the broker defaults; topic
             // overrides come from the metadata image.
             apply_config(
@@ -575,10 +660,79 @@ impl Broker {
                 config,
                 &tp,
             );
-            let partition = Partition::new(tp.clone(), topic_id, epoch, log, now_ms())?;
-            partitions.insert(tp, partition);
+            if reg.leader == me {
+                tracing::info!(
+                    partition = %tp,
+                    leader_epoch = reg.leader_epoch,
+                    isr = ?reg.isr,
+                    "leading"
+                );
+                let init = LeaderInit {
+                    local_id: me,
+                    leader_epoch: LeaderEpoch(reg.leader_epoch),
+                    partition_epoch: reg.partition_epoch,
+                    replicas: reg.replicas.clone(),
+                    isr: reg.isr.clone(),
+                    high_watermark: known_hwm,
+                    config: replication,
+                };
+                let partition = Partition::new(
+                    tp.clone(),
+                    topic_id,
+                    init,
+                    log,
+                    Some(self.alter_isr.clone()),
+                    now,
+                )?;
+                leaders.insert(tp, partition);
+            } else {
+                tracing::info!(
+                    partition = %tp,
+                    leader = reg.leader,
+                    leader_epoch = reg.leader_epoch,
+                    "following"
+                );
+                let follower = FollowerPartition::new(
+                    tp.clone(),
+                    topic_id,
+                    reg.leader,
+                    reg.leader_epoch,
+                    log,
+                    known_hwm,
+                );
+                followers.insert(tp, follower);
+            }
+        }
+        let set: Vec<Arc<FollowerPartition>> = followers.values().cloned().collect();
+        drop(followers);
+        drop(leaders);
+        if let Some(me) = self.self_ref.get().and_then(Weak::upgrade) {
+            self.fetchers.update(&me, &set);
         }
         Ok(())
+    }
+
+    /// The replication tunables of a partition: `replica.lag.time.max.ms`
+    /// and the effective `min.insync.replicas` (topic, else broker; capped
+    /// at the replication factor).
+    fn replication_config(
+        &self,
+        image: &MetadataImage,
+        topic: &str,
+        reg: &PartitionRegistration,
+    ) -> ReplicationConfig {
+        let configured = image
+            .config(
+                &ConfigResource::Topic(topic.to_string()),
+                "min.insync.replicas",
+            )
+            .and_then(|v| v.parse::<i32>().ok())
+            .unwrap_or(self.config.min_insync_replicas);
+        ReplicationConfig {
+            replica_lag_time_max_ms: self.config.replica_lag_time_max_ms,
+            min_insync_replicas: usize::try_from(reg.effective_min_isr(configured)).unwrap_or(1),
+            alter_partition_retry_ms: ALTER_PARTITION_RETRY_MS,
+        }
     }
 
     /// Broker defaults overridden by the topic's configs.
@@ -628,27 +782,6 @@ impl Broker {
             .collect()
     }
 
-    /// Size of the ISR of a partition, and the `min.insync.replicas` that
-    /// applies to it (the topic's, else the broker's; capped by the rule
-    /// in `weir-core`).
-    pub fn isr_and_min_isr(&self, topic: &str, partition: i32) -> (i32, i32) {
-        let image = self.image();
-        let Some(t) = image.topic_by_name(topic) else {
-            return (0, 1);
-        };
-        let Some(p) = t.partitions.get(&partition) else {
-            return (0, 1);
-        };
-        let configured = image
-            .config(
-                &ConfigResource::Topic(topic.to_string()),
-                "min.insync.replicas",
-            )
-            .and_then(|v| v.parse::<i32>().ok())
-            .unwrap_or(self.config.min_insync_replicas);
-        (p.isr.len() as i32, p.effective_min_isr(configured))
-    }
-
     /// The name of a topic id.
     pub fn topic_name(&self, topic_id: Uuid) -> Option<String> {
         self.image().topic(&topic_id).map(|t| t.name.clone())
@@ -688,11 +821,59 @@ impl Broker {
         Ok(id)
     }
 
-    fn high_watermarks(&self) -> BTreeMap<TopicPartition, i64> {
-        self.led_partitions()
+    /// The high watermark of every partition this broker leads or follows.
+    pub fn high_watermarks(&self) -> BTreeMap<TopicPartition, i64> {
+        let mut out: BTreeMap<TopicPartition, i64> = self
+            .led_partitions()
             .into_iter()
             .map(|p| (p.tp.clone(), p.high_watermark()))
+            .collect();
+        for f in self.followed_partitions() {
+            out.insert(f.tp.clone(), f.high_watermark());
+        }
+        out
+    }
+
+    /// Every partition this node follows.
+    pub fn followed_partitions(&self) -> Vec<Arc<FollowerPartition>> {
+        self.followers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
             .collect()
+    }
+
+    /// Send an ISR proposal to the active controller; a refusal that
+    /// proves it was not committed drops it on the leader, anything else
+    /// leaves it pending (re-sent after [`ALTER_PARTITION_RETRY_MS`]).
+    async fn alter_isr(&self, change: AlterIsr) {
+        let result = self
+            .commit_op(ControllerOp::AlterPartition(change.request.clone()))
+            .await;
+        match result {
+            Ok(_) => {}
+            Err(e) => {
+                tracing::info!(
+                    partition = %change.tp,
+                    isr = ?change.request.new_isr,
+                    "ISR change not committed: {e}"
+                );
+                if let CommitError::Plan(plan) = &e {
+                    let led = self
+                        .partitions
+                        .read()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .get(&change.tp)
+                        .cloned();
+                    if let Some(p) =
+                        led.filter(|p| p.leader_epoch().0 == change.request.leader_epoch)
+                    {
+                        p.on_alter_isr_refused(plan.error_code());
+                    }
+                }
+            }
+        }
     }
 
     /// Write the three offset checkpoints now.
@@ -715,7 +896,36 @@ impl Broker {
                 broker.heartbeat().await;
             }
         }));
-        // Reconcile the led partitions with every newly applied image.
+        // ISR proposals of the led partitions go to the controller.
+        let rx = self
+            .alter_isr_rx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(mut rx) = rx {
+            let weak = Arc::downgrade(self);
+            tasks.push(tokio::spawn(async move {
+                while let Some(change) = rx.recv().await {
+                    let Some(broker) = weak.upgrade() else { return };
+                    tokio::spawn(async move { broker.alter_isr(change).await });
+                }
+            }));
+        }
+        // Leaders check their followers' lag (ISR shrink, proposal retry).
+        let weak = Arc::downgrade(self);
+        tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(ISR_CHECK_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(broker) = weak.upgrade() else { return };
+                let now = now_ms();
+                for p in broker.led_partitions() {
+                    p.on_tick(now);
+                }
+            }
+        }));
+        // Reconcile the replicas with every newly applied image.
         let weak = Arc::downgrade(self);
         let quorum = self.metadata.clone();
         tasks.push(tokio::spawn(async move {
@@ -783,11 +993,24 @@ impl Broker {
         {
             task.abort();
         }
+        self.fetchers.shutdown();
         let hwms = self.high_watermarks();
-        self.partitions
+        for p in self
+            .partitions
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .clear();
+            .drain()
+        {
+            p.1.depose();
+        }
+        for f in self
+            .followers
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+        {
+            f.1.stop();
+        }
         self.logs.shutdown(&hwms)?;
         self.metadata.shutdown().await;
         tracing::info!("shut down cleanly");

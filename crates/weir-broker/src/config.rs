@@ -106,13 +106,8 @@ const IGNORED_KEYS: &[&str] = &[
     "offsets.topic.segment.bytes",
     "producer.purgatory.purge.interval.requests",
     "queued.max.requests",
-    "replica.fetch.backoff.ms",
-    "replica.fetch.max.bytes",
     "replica.fetch.min.bytes",
-    "replica.fetch.response.max.bytes",
-    "replica.fetch.wait.max.ms",
     "replica.socket.receive.buffer.bytes",
-    "replica.socket.timeout.ms",
     "request.timeout.ms",
     "security.inter.broker.protocol",
     "share.coordinator.state.topic.min.isr",
@@ -245,6 +240,16 @@ pub struct BrokerConfig {
     pub min_insync_replicas: i32,
     /// `replica.lag.time.max.ms`: a follower this far behind leaves the ISR.
     pub replica_lag_time_max_ms: i64,
+    /// `replica.fetch.wait.max.ms`: a follower's long poll.
+    pub replica_fetch_wait_max_ms: i32,
+    /// `replica.fetch.max.bytes`: per partition in a follower's fetch.
+    pub replica_fetch_max_bytes: i32,
+    /// `replica.fetch.response.max.bytes`: a follower's whole fetch.
+    pub replica_fetch_response_max_bytes: i32,
+    /// `replica.fetch.backoff.ms`: pause after a failed fetch.
+    pub replica_fetch_backoff_ms: i64,
+    /// `replica.socket.timeout.ms`: a follower's fetch request timeout.
+    pub replica_socket_timeout_ms: i64,
     /// `unclean.leader.election.enable`.
     pub unclean_leader_election_enable: bool,
     /// `auto.leader.rebalance.enable`.
@@ -389,6 +394,19 @@ impl BrokerConfig {
         self.auto_create_topics_enable = p.bool("auto.create.topics.enable", true)?;
         self.min_insync_replicas = p.num("min.insync.replicas", 1, 1..=i32::MAX)?;
         self.replica_lag_time_max_ms = p.num("replica.lag.time.max.ms", 30_000, POSITIVE)?;
+        self.replica_fetch_wait_max_ms = p.num("replica.fetch.wait.max.ms", 500, 0..=i32::MAX)?;
+        self.replica_fetch_max_bytes = p.num("replica.fetch.max.bytes", 1 << 20, 1..=i32::MAX)?;
+        self.replica_fetch_response_max_bytes =
+            p.num("replica.fetch.response.max.bytes", 10 << 20, 1..=i32::MAX)?;
+        self.replica_fetch_backoff_ms = p.num("replica.fetch.backoff.ms", 1000, 0..=i64::MAX)?;
+        self.replica_socket_timeout_ms = p.num("replica.socket.timeout.ms", 30_000, POSITIVE)?;
+        if i64::from(self.replica_fetch_wait_max_ms) >= self.replica_socket_timeout_ms {
+            return Err(invalid(
+                "replica.fetch.wait.max.ms",
+                &self.replica_fetch_wait_max_ms.to_string(),
+                "must be less than replica.socket.timeout.ms",
+            ));
+        }
         self.unclean_leader_election_enable = p.bool("unclean.leader.election.enable", false)?;
         self.auto_leader_rebalance_enable = p.bool("auto.leader.rebalance.enable", true)?;
         self.leader_imbalance_check_interval_seconds =
@@ -584,6 +602,11 @@ fn defaults() -> BrokerConfig {
         log_index_size_max_bytes: 10 << 20,
         min_insync_replicas: 1,
         replica_lag_time_max_ms: 30_000,
+        replica_fetch_wait_max_ms: 500,
+        replica_fetch_max_bytes: 1 << 20,
+        replica_fetch_response_max_bytes: 10 << 20,
+        replica_fetch_backoff_ms: 1000,
+        replica_socket_timeout_ms: 30_000,
         unclean_leader_election_enable: false,
         auto_leader_rebalance_enable: true,
         leader_imbalance_check_interval_seconds: 300,

@@ -33,4 +33,5 @@ pub mod log_manager;
 pub mod metadata_source;
 pub mod partition;
 pub mod quorum;
+pub mod replica_fetcher;
 pub mod server;

@@ -226,6 +226,32 @@ impl LogState {
     }
 }
 
+/// One log as DescribeLogDirs reports it (Kafka's `ReplicaInfo` before the
+/// high watermark is known).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogDescription {
+    /// The log dir the partition's directory is in.
+    pub log_dir: PathBuf,
+    /// The partition.
+    pub tp: TopicPartition,
+    /// Bytes of its `.log` segment files (Kafka's `UnifiedLog.size`).
+    pub size_bytes: u64,
+    /// Its log end offset.
+    pub log_end_offset: i64,
+}
+
+impl LogDescription {
+    /// `log` of `tp`, which lives in `log_dir`.
+    pub fn of(log_dir: &Path, tp: &TopicPartition, log: &Log) -> LogDescription {
+        LogDescription {
+            log_dir: log_dir.to_path_buf(),
+            tp: tp.clone(),
+            size_bytes: log.size_bytes(),
+            log_end_offset: log.log_end_offset().0,
+        }
+    }
+}
+
 /// The node's log dirs and partitions (module docs).
 #[derive(Debug)]
 pub struct LogManager {
@@ -369,6 +395,16 @@ impl LogManager {
         }
         synced.map_err(io_error(parent))?;
         Ok(true)
+    }
+
+    /// Every log here with its log dir, size and end offset, in partition
+    /// order (DescribeLogDirs). Each log is locked only while it is read.
+    pub fn describe(&self) -> Vec<LogDescription> {
+        let entries = self.entries();
+        let entries = entries.iter();
+        entries
+            .map(|(tp, e)| LogDescription::of(&self.log_dirs[e.dir_index], tp, &lock(&e.log)))
+            .collect()
     }
 
     /// The high watermarks of `replication-offset-checkpoint` as loaded at
@@ -854,6 +890,31 @@ mod tests {
         let long = "x".repeat(250);
         assert!(validate_topic_partition(&TopicPartition::new(long, 0)).is_err());
         assert!(validate_topic_partition(&TopicPartition::new("a.b_c-D9", 3)).is_ok());
+    }
+
+    #[test]
+    fn describe_reports_each_logs_dir_size_and_end_offset() {
+        let fs: Fs = weir_storage::memfs::MemFs::new();
+        let text = "node.id=1\nlog.dirs=/a,/b\n";
+        let config = BrokerConfig::parse(text, &[]).unwrap().0;
+        let manager = LogManager::open(fs, &config, 0).unwrap();
+        assert_eq!(manager.describe(), vec![]);
+        let t0 = TopicPartition::new("t", 0);
+        let t1 = TopicPartition::new("t", 1);
+        for tp in [&t1, &t0] {
+            manager
+                .get_or_create(tp.clone(), LogConfig::default(), 0)
+                .unwrap();
+        }
+        let described = manager.describe();
+        let empty = |dir: &str, tp: &TopicPartition| LogDescription {
+            log_dir: PathBuf::from(dir),
+            tp: tp.clone(),
+            size_bytes: 0,
+            log_end_offset: 0,
+        };
+        // t-1 came first, into the emptier /a; t-0 then went to /b.
+        assert_eq!(described, vec![empty("/b", &t0), empty("/a", &t1)]);
     }
 
     #[test]

@@ -1,17 +1,24 @@
 //! A partition this broker leads: its log, its idempotent-producer state,
-//! its high watermark, and a channel that wakes long-poll fetches.
+//! and the replication rules of `weir-core::partition::LeaderState` (ISR,
+//! follower log end offsets, high watermark), applied here.
 //!
-//! Single-broker scope (issue 3): the ISR is this broker alone, so the high
-//! watermark is the log end offset once an append is written. The
-//! replication issue replaces that rule with `weir-core::partition`
-//! (follower fetch offsets, ISR, min.insync.replicas); the produce and fetch
-//! handlers only talk to this type, so they will not change.
+//! Every event goes into the core state machine with `now_ms`, and its
+//! actions come out: a high-watermark move is published on a watch channel
+//! (long-poll fetches, acks=all produces wait on it), an ISR proposal goes
+//! to the broker's AlterPartition sender. The watch also fires on every
+//! append (followers long-poll for new data, not for the mark), on ISR
+//! changes and when the leadership ends, so waiters re-check their
+//! condition on each wake-up.
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
+use weir_core::metadata::AlterPartitionRequest;
+use weir_core::partition::{Action, FetchRejection, LeaderState, ReplicationConfig};
 use weir_core::producer_state::{BatchCheck, ProducerStateManager};
 use weir_protocol::{BatchHeader, BatchIter, LeaderEpoch, Offset, TopicPartition};
 use weir_storage::log::{Log, LogError};
@@ -26,14 +33,14 @@ pub struct PartitionError {
 }
 
 impl PartitionError {
-    fn new(error: ResponseError, message: impl Into<String>) -> Self {
+    pub(crate) fn new(error: ResponseError, message: impl Into<String>) -> Self {
         PartitionError {
             code: error.code(),
             message: message.into(),
         }
     }
 
-    fn from_log(e: &LogError) -> Self {
+    pub(crate) fn from_log(e: &LogError) -> Self {
         PartitionError {
             code: e.error_code(),
             message: e.to_string(),
@@ -47,6 +54,9 @@ pub struct Appended {
     /// Offset of the first record written (or of the original write, for
     /// a duplicate retry of an idempotent producer).
     pub base_offset: i64,
+    /// The offset after the last record written (or of the original
+    /// write): acks=all waits until the high watermark reaches it.
+    pub next_offset: i64,
     /// The log start offset after the append.
     pub log_start_offset: i64,
 }
@@ -65,6 +75,47 @@ pub struct Read {
 /// Kafka's `producer.id.expiration.ms` default (one day).
 const PRODUCER_ID_EXPIRATION_MS: i64 = 86_400_000;
 
+/// An ISR change this leader asks the controller for.
+#[derive(Debug, Clone)]
+pub struct AlterIsr {
+    /// The partition.
+    pub tp: TopicPartition,
+    /// The request for the controller (KIP-903 epochs included).
+    pub request: AlterPartitionRequest,
+}
+
+/// How this broker came to lead the partition: the registration from the
+/// metadata image and what its log knew before.
+#[derive(Debug, Clone)]
+pub struct LeaderInit {
+    /// This broker's id.
+    pub local_id: i32,
+    /// The leader epoch it leads in.
+    pub leader_epoch: LeaderEpoch,
+    /// The partition epoch of the registration.
+    pub partition_epoch: i32,
+    /// Assigned replicas.
+    pub replicas: Vec<i32>,
+    /// The committed ISR.
+    pub isr: Vec<i32>,
+    /// The high watermark it knew (as a follower, or from the checkpoint).
+    pub high_watermark: i64,
+    /// The replication tunables.
+    pub config: ReplicationConfig,
+}
+
+/// The replication state, under one lock.
+#[derive(Debug)]
+struct Replication {
+    state: LeaderState,
+    /// Each follower's broker epoch from its latest fetch (KIP-903).
+    follower_epochs: BTreeMap<i32, i64>,
+    /// The proposal in flight and the member epochs it quoted when first
+    /// sent: a re-send quotes the same ones (the fetches that made the
+    /// members eligible), as the simulator's leaders do.
+    proposal: Option<(Vec<i32>, Vec<(i32, i64)>)>,
+}
+
 /// A partition led by this broker.
 #[derive(Debug)]
 pub struct Partition {
@@ -72,40 +123,67 @@ pub struct Partition {
     pub tp: TopicPartition,
     /// The topic's id.
     pub topic_id: Uuid,
+    local_id: i32,
     leader_epoch: LeaderEpoch,
     /// Shared with the log manager (checkpoints, flush, retention).
-    /// Lock order: `log`, then `producers`.
+    /// Lock order: `log`, then `producers`, then `replication`.
     log: Arc<Mutex<Log>>,
     producers: Mutex<ProducerStateManager>,
-    /// Invariant: equals the log end offset after every append (ISR is
-    /// this broker alone) and never decreases.
+    replication: Mutex<Replication>,
+    /// The high watermark (never decreases); also notified on appends,
+    /// ISR changes and deposition.
     high_watermark: watch::Sender<i64>,
+    deposed: AtomicBool,
+    alter_isr: Option<mpsc::UnboundedSender<AlterIsr>>,
 }
 
 impl Partition {
-    /// Take over `log` as leader in `leader_epoch`; the producer state is
-    /// rebuilt from the batch headers in the log (Kafka reloads it from
-    /// snapshots plus the log tail; the headers alone are enough).
+    /// Take over `log` as leader; the producer state is rebuilt from the
+    /// batch headers in the log (Kafka reloads it from snapshots plus the
+    /// log tail; the headers alone are enough). ISR proposals go to
+    /// `alter_isr` (none: a lone replica never proposes).
     pub fn new(
         tp: TopicPartition,
         topic_id: Uuid,
-        leader_epoch: LeaderEpoch,
+        init: LeaderInit,
         log: Arc<Mutex<Log>>,
+        alter_isr: Option<mpsc::UnboundedSender<AlterIsr>>,
         now_ms: i64,
     ) -> Result<Arc<Partition>, LogError> {
-        let (producers, hwm) = {
+        let (producers, leo) = {
             let mut guard = lock(&log);
-            guard.assign_leader_epoch(leader_epoch)?;
+            guard.assign_leader_epoch(init.leader_epoch)?;
             (rebuild_producers(&guard, now_ms)?, guard.log_end_offset().0)
         };
-        let (high_watermark, _) = watch::channel(hwm);
+        let mut state = LeaderState::new(
+            init.local_id,
+            init.leader_epoch.0,
+            init.partition_epoch,
+            init.replicas,
+            init.isr,
+            leo,
+            init.high_watermark,
+            now_ms,
+            init.config,
+        );
+        // A lone ISR commits what it has at once.
+        state.on_append(leo);
+        let (high_watermark, _) = watch::channel(state.high_watermark());
         Ok(Arc::new(Partition {
             tp,
             topic_id,
-            leader_epoch,
+            local_id: init.local_id,
+            leader_epoch: init.leader_epoch,
             log,
             producers: Mutex::new(producers),
+            replication: Mutex::new(Replication {
+                state,
+                follower_epochs: BTreeMap::new(),
+                proposal: None,
+            }),
             high_watermark,
+            deposed: AtomicBool::new(false),
+            alter_isr,
         }))
     }
 
@@ -113,9 +191,18 @@ impl Partition {
         lock(&self.log)
     }
 
+    fn replication(&self) -> MutexGuard<'_, Replication> {
+        lock(&self.replication)
+    }
+
     /// The leader epoch this broker leads in.
     pub fn leader_epoch(&self) -> LeaderEpoch {
         self.leader_epoch
+    }
+
+    /// The partition epoch last applied.
+    pub fn partition_epoch(&self) -> i32 {
+        self.replication().state.partition_epoch()
     }
 
     /// Current high watermark.
@@ -123,20 +210,133 @@ impl Partition {
         *self.high_watermark.borrow()
     }
 
-    /// A receiver that sees every high-watermark move (long-poll fetch).
+    /// A receiver woken by every high-watermark move, append, ISR change
+    /// and by the end of the leadership.
     pub fn watch_high_watermark(&self) -> watch::Receiver<i64> {
         self.high_watermark.subscribe()
     }
 
+    /// The committed ISR and the ISR proposal in flight.
+    pub fn isr(&self) -> (Vec<i32>, Option<Vec<i32>>) {
+        let r = self.replication();
+        (
+            r.state.isr().to_vec(),
+            r.state.pending_isr().map(<[i32]>::to_vec),
+        )
+    }
+
+    /// Each follower's log end offset as last fetched (-1 before any).
+    pub fn follower_log_end_offsets(&self) -> BTreeMap<i32, i64> {
+        let r = self.replication();
+        let mut out = BTreeMap::new();
+        for id in r.follower_epochs.keys() {
+            if let Some(f) = r.state.follower(*id) {
+                out.insert(*id, f.log_end_offset);
+            }
+        }
+        out
+    }
+
+    /// This broker no longer leads the partition (a new leader epoch, or
+    /// the topic is gone): waiting produces answer NOT_LEADER_OR_FOLLOWER.
+    /// Appends check the flag under the log lock, and this takes that
+    /// lock after setting it: once it returns, no leader append follows
+    /// (the log may be handed to a follower).
+    pub fn depose(&self) {
+        self.deposed.store(true, Ordering::SeqCst);
+        drop(self.lock());
+        self.high_watermark.send_modify(|_| {});
+    }
+
+    /// Whether [`Partition::depose`] was called.
+    pub fn is_deposed(&self) -> bool {
+        self.deposed.load(Ordering::SeqCst)
+    }
+
+    /// Apply the core's actions (the replication lock is held).
+    fn apply(&self, r: &mut Replication, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::HighWatermark(hwm) => {
+                    self.high_watermark.send_modify(|v| *v = (*v).max(hwm));
+                }
+                Action::AlterIsr {
+                    isr,
+                    partition_epoch,
+                } => {
+                    let epochs = match &r.proposal {
+                        Some((same, epochs)) if *same == isr => epochs.clone(),
+                        _ => isr
+                            .iter()
+                            .filter(|id| **id != self.local_id)
+                            .filter_map(|id| r.follower_epochs.get(id).map(|e| (*id, *e)))
+                            .filter(|(_, e)| *e >= 0)
+                            .collect(),
+                    };
+                    r.proposal = Some((isr.clone(), epochs.clone()));
+                    tracing::info!(
+                        partition = %self.tp,
+                        current = ?r.state.isr(),
+                        proposed = ?isr,
+                        "proposing an ISR change"
+                    );
+                    let request = AlterPartitionRequest {
+                        broker_id: self.local_id,
+                        topic_id: self.topic_id,
+                        partition: self.tp.partition,
+                        leader_epoch: self.leader_epoch.0,
+                        partition_epoch,
+                        new_isr: isr,
+                        new_isr_broker_epochs: epochs,
+                    };
+                    if let Some(tx) = &self.alter_isr {
+                        let _ = tx.send(AlterIsr {
+                            tp: self.tp.clone(),
+                            request,
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// acks=all may append: the committed ISR has min.insync.replicas.
+    pub fn has_min_isr(&self) -> bool {
+        self.replication().state.has_min_isr()
+    }
+
     /// Append a producer's batches: validate, deduplicate idempotent
-    /// retries, assign offsets, stamp the leader epoch, write.
+    /// retries, assign offsets, stamp the leader epoch, write. With
+    /// `require_min_isr` (acks=all) a committed ISR below
+    /// min.insync.replicas refuses the write with NOT_ENOUGH_REPLICAS
+    /// before anything is written.
     pub fn append_as_leader(
         &self,
         records: &[u8],
+        require_min_isr: bool,
         now_ms: i64,
     ) -> Result<Appended, PartitionError> {
         let headers = producer_headers(records)?;
         let mut log = self.lock();
+        if self.is_deposed() {
+            return Err(PartitionError::new(
+                ResponseError::NotLeaderOrFollower,
+                format!("{} has a new leader", self.tp),
+            ));
+        }
+        if require_min_isr {
+            let r = self.replication();
+            if !r.state.has_min_isr() {
+                return Err(PartitionError::new(
+                    ResponseError::NotEnoughReplicas,
+                    format!(
+                        "ISR {:?} is smaller than min.insync.replicas {}",
+                        r.state.isr(),
+                        r.state.config().min_insync_replicas
+                    ),
+                ));
+            }
+        }
         let mut producers = lock(&self.producers);
         let checked = check_producers(&producers, &headers, log.log_end_offset().0, now_ms);
         if !matches!(checked, Ok(None)) {
@@ -146,8 +346,13 @@ impl Partition {
             check_crcs(records)?;
         }
         if let Some(dup) = checked? {
+            let count: i64 = headers
+                .iter()
+                .map(|h| i64::from(h.last_offset_delta) + 1)
+                .sum();
             return Ok(Appended {
                 base_offset: dup,
+                next_offset: dup + count,
                 log_start_offset: log.log_start_offset().0,
             });
         }
@@ -161,16 +366,164 @@ impl Partition {
             tracing::error!(partition = %self.tp, "flush failed: {e}");
         }
         let leo = log.log_end_offset().0;
+        {
+            let mut r = self.replication();
+            let actions = r.state.on_append(leo);
+            self.apply(&mut r, actions);
+        }
         drop(log);
-        self.high_watermark.send_if_modified(|hwm| {
-            let moved = leo > *hwm;
-            *hwm = (*hwm).max(leo);
-            moved
-        });
+        // Wake followers long-polling for new data.
+        self.high_watermark.send_modify(|_| {});
         Ok(Appended {
             base_offset: info.first_offset.0,
+            next_offset: info.last_offset.0 + 1,
             log_start_offset: info.log_start_offset.0,
         })
+    }
+
+    /// Wait until the high watermark reaches `offset` (acks=all). Errors:
+    /// NOT_LEADER_OR_FOLLOWER when the leadership ends first,
+    /// NOT_ENOUGH_REPLICAS_AFTER_APPEND when the committed ISR falls below
+    /// min.insync.replicas meanwhile, REQUEST_TIMED_OUT at `deadline`.
+    pub async fn wait_committed(
+        &self,
+        offset: i64,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), PartitionError> {
+        let mut rx = self.watch_high_watermark();
+        loop {
+            rx.borrow_and_update();
+            if self.high_watermark() >= offset {
+                return Ok(());
+            }
+            if self.is_deposed() {
+                return Err(PartitionError::new(
+                    ResponseError::NotLeaderOrFollower,
+                    format!(
+                        "{} changed leader before offset {offset} was committed",
+                        self.tp
+                    ),
+                ));
+            }
+            if !self.has_min_isr() {
+                return Err(PartitionError::new(
+                    ResponseError::NotEnoughReplicasAfterAppend,
+                    format!(
+                        "the ISR of {} fell below min.insync.replicas after the append",
+                        self.tp
+                    ),
+                ));
+            }
+            match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) | Err(_) => {
+                    if self.high_watermark() >= offset {
+                        return Ok(());
+                    }
+                    return Err(PartitionError::new(
+                        ResponseError::RequestTimedOut,
+                        format!(
+                            "offset {offset} of {} was not replicated to the ISR in time",
+                            self.tp
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// A follower fetched from `fetch_offset`: its LEO and caught-up time
+    /// move, the ISR may grow (its broker may join when `may_join_isr`:
+    /// registered, unfenced), the high watermark may move.
+    /// `broker_epoch` is the follower's (Fetch v15+; -1 before).
+    pub fn on_follower_fetch(
+        &self,
+        replica: i32,
+        broker_epoch: i64,
+        fetch_offset: i64,
+        may_join_isr: bool,
+        now_ms: i64,
+    ) -> Result<(), PartitionError> {
+        let mut r = self.replication();
+        r.follower_epochs.insert(replica, broker_epoch);
+        match r
+            .state
+            .on_follower_fetch(replica, fetch_offset, now_ms, may_join_isr)
+        {
+            Ok(actions) => {
+                self.apply(&mut r, actions);
+                Ok(())
+            }
+            Err(FetchRejection::NotAReplica) => Err(PartitionError::new(
+                ResponseError::NotLeaderOrFollower,
+                format!("broker {replica} is not a replica of {}", self.tp),
+            )),
+            Err(FetchRejection::OffsetOutOfRange) => Err(PartitionError::new(
+                ResponseError::OffsetOutOfRange,
+                format!(
+                    "fetch offset {fetch_offset} is beyond the log end offset {} of {}",
+                    r.state.log_end_offset(),
+                    self.tp
+                ),
+            )),
+        }
+    }
+
+    /// Time passed: shrink the ISR of followers that fell behind, re-send
+    /// an unanswered proposal.
+    pub fn on_tick(&self, now_ms: i64) {
+        let mut r = self.replication();
+        let actions = r.state.on_tick(now_ms);
+        self.apply(&mut r, actions);
+    }
+
+    /// The image has a newer registration in the same leader epoch (an ISR
+    /// change committed). Also takes new tunables.
+    pub fn on_partition_change(
+        &self,
+        partition_epoch: i32,
+        replicas: Vec<i32>,
+        isr: Vec<i32>,
+        config: ReplicationConfig,
+        now_ms: i64,
+    ) {
+        let mut r = self.replication();
+        let mut changed = false;
+        if partition_epoch > r.state.partition_epoch() {
+            tracing::info!(
+                partition = %self.tp,
+                partition_epoch,
+                isr = ?isr,
+                "ISR change committed"
+            );
+            let actions = r
+                .state
+                .on_partition_change(partition_epoch, replicas, isr, now_ms);
+            r.proposal = None;
+            self.apply(&mut r, actions);
+            changed = true;
+        }
+        if r.state.config() != config {
+            let actions = r.state.set_config(config);
+            self.apply(&mut r, actions);
+            changed = true;
+        }
+        drop(r);
+        if changed {
+            self.high_watermark.send_modify(|_| {});
+        }
+    }
+
+    /// The controller refused the ISR proposal with `error_code`. Only a
+    /// refusal that proves it was not committed drops it
+    /// (`weir_core::partition::refusal_proves_not_committed`); any other
+    /// keeps it until the image shows the outcome.
+    pub fn on_alter_isr_refused(&self, error_code: i16) {
+        if weir_core::partition::refusal_proves_not_committed(error_code) {
+            let mut r = self.replication();
+            r.state.on_alter_isr_failed();
+            r.proposal = None;
+        }
     }
 
     /// Read whole batches from `offset`, up to `max_bytes` (at least one
@@ -213,8 +566,10 @@ impl Partition {
     /// that diverges from this leader's when the leader's end offset for
     /// that epoch (its largest epoch <= it, KIP-279) is a smaller epoch or
     /// ends before `fetch_offset`. Answers that (epoch, end offset), to
-    /// which the fetcher truncates; `None` when the logs agree or the
-    /// fetcher sent no epoch (-1).
+    /// which the fetcher truncates; `None` when the logs agree, the
+    /// fetcher sent no epoch (-1), or this log has no epoch at or below
+    /// it (the wire cannot say "undefined": (-1, -1) is the field's
+    /// default, so Kafka's leaders, too, read on as usual).
     pub fn diverging_epoch(
         &self,
         last_fetched_epoch: i32,
@@ -229,6 +584,9 @@ impl Partition {
                 .end_offset_for(LeaderEpoch(last_fetched_epoch), log.log_end_offset());
             (e.0, o.0)
         });
+        if epoch < 0 || end < 0 {
+            return None;
+        }
         (epoch < last_fetched_epoch || end < fetch_offset).then_some((epoch, end))
     }
 }
@@ -392,18 +750,29 @@ mod tests {
         buf.to_vec()
     }
 
+    /// Lead `log` at `epoch` as the only replica.
+    fn lone(
+        tp: TopicPartition,
+        epoch: i32,
+        log: Arc<Mutex<Log>>,
+    ) -> Result<Arc<Partition>, LogError> {
+        let init = LeaderInit {
+            local_id: 1,
+            leader_epoch: LeaderEpoch(epoch),
+            partition_epoch: 0,
+            replicas: vec![1],
+            isr: vec![1],
+            high_watermark: 0,
+            config: ReplicationConfig::default(),
+        };
+        Partition::new(tp, Uuid::nil(), init, log, None, 0)
+    }
+
     fn partition() -> Arc<Partition> {
         let fs: weir_storage::Fs = MemFs::new();
         let log =
             Log::open(fs, Path::new("/d/t-0"), LogConfig::default(), Offset(0), 0).expect("open");
-        Partition::new(
-            TopicPartition::new("t", 0),
-            Uuid::nil(),
-            LeaderEpoch(3),
-            Arc::new(Mutex::new(log)),
-            0,
-        )
-        .expect("partition")
+        lone(TopicPartition::new("t", 0), 3, Arc::new(Mutex::new(log))).expect("partition")
     }
 
     #[test]
@@ -412,12 +781,12 @@ mod tests {
         let log = Log::open(fs, Path::new("/d/t-0"), LogConfig::default(), Offset(0), 0).unwrap();
         let log = Arc::new(Mutex::new(log));
         let tp = TopicPartition::new("t", 0);
-        let p3 = Partition::new(tp.clone(), Uuid::nil(), LeaderEpoch(3), log.clone(), 0).unwrap();
-        p3.append_as_leader(&batch(-1, 0, 5), 0).unwrap();
-        let p5 = Partition::new(tp.clone(), Uuid::nil(), LeaderEpoch(5), log.clone(), 0).unwrap();
-        p5.append_as_leader(&batch(-1, 0, 3), 0).unwrap();
+        let p3 = lone(tp.clone(), 3, log.clone()).unwrap();
+        p3.append_as_leader(&batch(-1, 0, 5), false, 0).unwrap();
+        let p5 = lone(tp.clone(), 5, log.clone()).unwrap();
+        p5.append_as_leader(&batch(-1, 0, 3), false, 0).unwrap();
         // A leader that has appended nothing yet already owns its epoch.
-        let p7 = Partition::new(tp, Uuid::nil(), LeaderEpoch(7), log.clone(), 0).unwrap();
+        let p7 = lone(tp, 7, log.clone()).unwrap();
         let entries: Vec<(i32, i64)> = p7.with_log(|l| {
             l.leader_epoch_cache()
                 .entries()
@@ -438,19 +807,24 @@ mod tests {
         assert_eq!(p7.diverging_epoch(4, 6), Some((3, 5)));
         // Epoch 5 ended at 8: a fetcher at 9 diverged.
         assert_eq!(p7.diverging_epoch(5, 9), Some((5, 8)));
-        // An epoch above every epoch here: undefined (-1, -1).
-        assert_eq!(p7.diverging_epoch(9, 8), Some((-1, -1)));
+        // An epoch above every epoch here is undefined, which the wire
+        // cannot carry: no divergence (the offset check decides).
+        assert_eq!(p7.diverging_epoch(9, 8), None);
     }
 
     #[test]
     fn appends_assign_offsets_and_move_the_high_watermark() {
         let p = partition();
         assert_eq!(
-            p.append_as_leader(&batch(-1, 0, 5), 0).unwrap().base_offset,
+            p.append_as_leader(&batch(-1, 0, 5), false, 0)
+                .unwrap()
+                .base_offset,
             0
         );
         assert_eq!(
-            p.append_as_leader(&batch(-1, 0, 3), 0).unwrap().base_offset,
+            p.append_as_leader(&batch(-1, 0, 3), false, 0)
+                .unwrap()
+                .base_offset,
             5
         );
         assert_eq!(p.high_watermark(), 8);
@@ -471,18 +845,20 @@ mod tests {
     fn idempotent_retries_are_answered_with_the_original_offset() {
         let p = partition();
         let first = batch(7, 0, 5);
-        assert_eq!(p.append_as_leader(&first, 0).unwrap().base_offset, 0);
+        assert_eq!(p.append_as_leader(&first, false, 0).unwrap().base_offset, 0);
         assert_eq!(
-            p.append_as_leader(&first, 0).unwrap().base_offset,
+            p.append_as_leader(&first, false, 0).unwrap().base_offset,
             0,
             "duplicate"
         );
         assert_eq!(p.offsets().1, 5, "the duplicate was not written");
         assert_eq!(
-            p.append_as_leader(&batch(7, 5, 2), 0).unwrap().base_offset,
+            p.append_as_leader(&batch(7, 5, 2), false, 0)
+                .unwrap()
+                .base_offset,
             5
         );
-        let gap = p.append_as_leader(&batch(7, 20, 1), 0).unwrap_err();
+        let gap = p.append_as_leader(&batch(7, 20, 1), false, 0).unwrap_err();
         assert_eq!(gap.code, ResponseError::OutOfOrderSequenceNumber.code());
         assert_eq!(p.offsets().1, 7);
     }
@@ -492,10 +868,12 @@ mod tests {
         let p = partition();
         let mut two = batch(9, 0, 3);
         two.extend_from_slice(&batch(9, 3, 2));
-        assert_eq!(p.append_as_leader(&two, 0).unwrap().base_offset, 0);
+        assert_eq!(p.append_as_leader(&two, false, 0).unwrap().base_offset, 0);
         assert_eq!(p.offsets().1, 5);
         assert_eq!(
-            p.append_as_leader(&batch(9, 5, 1), 0).unwrap().base_offset,
+            p.append_as_leader(&batch(9, 5, 1), false, 0)
+                .unwrap()
+                .base_offset,
             5
         );
     }
@@ -506,16 +884,11 @@ mod tests {
         let dir = Path::new("/d/t-0");
         let mut log = Log::open(fs.clone(), dir, LogConfig::default(), Offset(0), 0).unwrap();
         log.append(&mut batch(4, 0, 2), LeaderEpoch(0), 0).unwrap();
-        let p = Partition::new(
-            TopicPartition::new("t", 0),
-            Uuid::nil(),
-            LeaderEpoch(1),
-            Arc::new(Mutex::new(log)),
-            0,
-        )
-        .unwrap();
+        let p = lone(TopicPartition::new("t", 0), 1, Arc::new(Mutex::new(log))).unwrap();
         assert_eq!(
-            p.append_as_leader(&batch(4, 0, 2), 0).unwrap().base_offset,
+            p.append_as_leader(&batch(4, 0, 2), false, 0)
+                .unwrap()
+                .base_offset,
             0,
             "duplicate"
         );
@@ -526,19 +899,19 @@ mod tests {
     fn a_corrupt_retry_of_an_idempotent_batch_is_corrupt_not_duplicate() {
         let p = partition();
         let first = batch(7, 0, 5);
-        p.append_as_leader(&first, 0).unwrap();
+        p.append_as_leader(&first, false, 0).unwrap();
         let mut bad = first.clone();
         let last = bad.len() - 1;
         bad[last] ^= 1;
         assert_eq!(
-            p.append_as_leader(&bad, 0).unwrap_err().code,
+            p.append_as_leader(&bad, false, 0).unwrap_err().code,
             ResponseError::CorruptMessage.code()
         );
         let mut gap = batch(7, 20, 1);
         let last = gap.len() - 1;
         gap[last] ^= 1;
         assert_eq!(
-            p.append_as_leader(&gap, 0).unwrap_err().code,
+            p.append_as_leader(&gap, false, 0).unwrap_err().code,
             ResponseError::CorruptMessage.code(),
             "CRC is checked before the sequence"
         );
@@ -551,7 +924,7 @@ mod tests {
         let last = bad.len() - 1;
         bad[last] ^= 1;
         assert_eq!(
-            p.append_as_leader(&bad, 0).unwrap_err().code,
+            p.append_as_leader(&bad, false, 0).unwrap_err().code,
             ResponseError::CorruptMessage.code()
         );
         assert_eq!(p.offsets(), (0, 0));

@@ -420,6 +420,30 @@ fn truncate_to_drops_whole_batches_and_epochs() {
     });
 }
 
+/// A replica that became leader (epoch 7 assigned at its log end) and lost
+/// the leadership before appending: truncating at the log end drops the
+/// empty epoch, so its next fetch quotes epoch 2, which its leader has.
+#[test]
+fn truncate_at_the_log_end_drops_an_epoch_with_no_records() {
+    on_both(|b| {
+        let mut log = open(b, small(), Offset(0));
+        log.append(&mut batch(3, 0, 100), LeaderEpoch(2), 0)
+            .unwrap();
+        log.assign_leader_epoch(LeaderEpoch(7)).unwrap();
+        assert_eq!(
+            log.leader_epoch_cache().latest_epoch(),
+            Some(LeaderEpoch(7))
+        );
+        assert!(log.truncate_to(Offset(3)).unwrap());
+        assert_eq!(log.log_end_offset(), Offset(3));
+        assert_eq!(
+            log.leader_epoch_cache().latest_epoch(),
+            Some(LeaderEpoch(2))
+        );
+        assert!(!log.truncate_to(Offset(3)).unwrap(), "nothing left to cut");
+    });
+}
+
 #[test]
 fn truncate_below_the_first_segment_starts_over() {
     on_both(|b| {

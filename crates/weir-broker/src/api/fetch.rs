@@ -36,6 +36,8 @@ pub async fn handle(broker: &Arc<Broker>, request: FetchRequest, version: i16) -
     let mut targets = resolve(broker, &request.topics, version);
     if uncommitted {
         refuse_strangers(broker, replica_id, &mut targets);
+        let replica_epoch = request.replica_state.replica_epoch;
+        record_follower_fetches(broker, replica_id, replica_epoch, &mut targets);
     }
     let max_wait = Duration::from_millis(request.max_wait_ms.clamp(0, MAX_WAIT_MS_CAP) as u64);
     let deadline = tokio::time::Instant::now() + max_wait;
@@ -93,6 +95,41 @@ fn refuse_strangers(broker: &Broker, replica_id: i32, targets: &mut [Target]) {
             });
         if t.partition.is_ok() && !is_replica {
             t.partition = Err(ResponseError::NotLeaderOrFollower);
+        }
+    }
+}
+
+/// A follower's fetch offset is its log end offset: the leader's rules
+/// (`weir-core::partition`) take it once per request, before the read, so
+/// the answer carries the high watermark it may have moved. Partitions
+/// whose epoch check fails or whose log diverges are left to `read_one`
+/// (Kafka does not count such a fetch either).
+fn record_follower_fetches(
+    broker: &Broker,
+    replica_id: i32,
+    replica_epoch: i64,
+    targets: &mut [Target],
+) {
+    let may_join = broker.image().is_unfenced(replica_id);
+    let now = broker.now_ms();
+    for t in targets.iter_mut() {
+        let Ok(p) = &t.partition else { continue };
+        if check_leader_epoch(p, t.request.current_leader_epoch).is_err()
+            || p.diverging_epoch(t.request.last_fetched_epoch, t.request.fetch_offset)
+                .is_some()
+        {
+            continue;
+        }
+        if let Err(e) = p.on_follower_fetch(
+            replica_id,
+            replica_epoch,
+            t.request.fetch_offset,
+            may_join,
+            now,
+        ) {
+            t.partition =
+                Err(ResponseError::try_from_code(e.code)
+                    .unwrap_or(ResponseError::UnknownServerError));
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
+pub mod describe_log_dirs;
 pub mod describe_quorum;
 pub mod fetch;
 pub mod find_coordinator;
@@ -63,6 +64,7 @@ pub async fn dispatch(broker: &Arc<Broker>, request: Request) -> Outcome {
         RequestKind::CreatePartitions(req) => create_partitions::handle(broker, req, version).await,
         RequestKind::DescribeCluster(req) => describe_cluster::handle(broker, req, version).await,
         RequestKind::DescribeQuorum(req) => describe_quorum::handle(broker, req, version).await,
+        RequestKind::DescribeLogDirs(req) => describe_log_dirs::handle(broker, req, version).await,
         RequestKind::InitProducerId(req) => init_producer_id::handle(broker, req, version).await,
         RequestKind::DescribeConfigs(req) => describe_configs::handle(broker, req, version).await,
         RequestKind::IncrementalAlterConfigs(req) => {
@@ -126,6 +128,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::InitProducerId, 0, 5),
     (ApiKey::OffsetForLeaderEpoch, 2, 4),
     (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::DescribeLogDirs, 1, 4),
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::AlterConfigs, 0, 2),
     (ApiKey::IncrementalAlterConfigs, 0, 1),

@@ -552,6 +552,14 @@ const DESCRIBE_CONFIGS: Message = msg(
     ],
 );
 
+const DESCRIBE_LOG_DIRS_TOPIC: &[Field] = &[f("topic", String), f("partitions", Array(&Int32))];
+const DESCRIBE_LOG_DIRS: Message = msg(
+    "DescribeLogDirsRequest",
+    (1, 4),
+    2,
+    &[f("topics", Array(&Struct(DESCRIBE_LOG_DIRS_TOPIC))).nullable()],
+);
+
 const CREATE_PARTITIONS_ASSIGNMENT: &[Field] = &[f("broker_ids", Array(&Int32))];
 const CREATE_PARTITIONS_TOPIC: &[Field] = &[
     f("name", String),
@@ -649,6 +657,7 @@ pub const REQUESTS: &[(ApiKey, Message)] = &[
     (ApiKey::InitProducerId, INIT_PRODUCER_ID),
     (ApiKey::OffsetForLeaderEpoch, OFFSET_FOR_LEADER_EPOCH),
     (ApiKey::DescribeConfigs, DESCRIBE_CONFIGS),
+    (ApiKey::DescribeLogDirs, DESCRIBE_LOG_DIRS),
     (ApiKey::CreatePartitions, CREATE_PARTITIONS),
     (ApiKey::AlterConfigs, ALTER_CONFIGS),
     (ApiKey::IncrementalAlterConfigs, INCREMENTAL_ALTER_CONFIGS),

@@ -269,6 +269,7 @@ per_api! {
     InitProducerId => InitProducerIdRequest,
     OffsetForLeaderEpoch => OffsetForLeaderEpochRequest,
     DescribeConfigs => DescribeConfigsRequest,
+    DescribeLogDirs => DescribeLogDirsRequest,
     CreatePartitions => CreatePartitionsRequest,
     AlterConfigs => AlterConfigsRequest,
     IncrementalAlterConfigs => IncrementalAlterConfigsRequest,

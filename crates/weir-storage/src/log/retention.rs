@@ -23,7 +23,15 @@ impl Log {
             return Err(LogError::InvalidOffset(format!("truncate to {offset}")));
         }
         if offset >= self.log_end_offset() {
-            return Ok(false);
+            // Nothing to cut, but an epoch entry at the log end may have no
+            // records (this replica led in it and appended nothing before
+            // it lost the leadership): it goes, or the follower would keep
+            // fetching with an epoch its leader never had (Kafka does the
+            // same in `UnifiedLog.truncateTo`).
+            let end = self.log_end_offset();
+            let had = self.epochs.entries().len();
+            self.epochs.truncate_from_end(end)?;
+            return Ok(self.epochs.entries().len() != had);
         }
         if offset < self.segments[0].base_offset() {
             self.truncate_fully_and_start_at(offset)?;
