@@ -44,6 +44,9 @@ enum Commands {
     ConsumerPerfTest(commands::consumer_perf_test::Args),
     /// Describe the KRaft metadata quorum (kafka-metadata-quorum.sh).
     MetadataQuorum(commands::metadata_quorum::Args),
+    /// Describe each broker's log dirs: partitions, sizes and offset lags
+    /// (kafka-log-dirs.sh).
+    LogDirs(commands::log_dirs::Args),
     /// Start a broker from a Kafka server.properties file
     /// (kafka-server-start.sh).
     Server(commands::server::Args),
@@ -65,6 +68,7 @@ fn main() -> ExitCode {
         Commands::ProducerPerfTest(args) => commands::producer_perf_test::run(&args, &mut out),
         Commands::ConsumerPerfTest(args) => commands::consumer_perf_test::run(&args, &mut out),
         Commands::MetadataQuorum(args) => commands::metadata_quorum::run(&args, &mut out),
+        Commands::LogDirs(args) => commands::log_dirs::run(&args, &mut out),
         Commands::Server(args) => commands::server::run(&args),
         Commands::Dev(args) => commands::dev::run(&args, &mut out),
     };

@@ -21,13 +21,13 @@ use kafka_protocol::messages::incremental_alter_configs_request::{
 };
 use kafka_protocol::messages::{
     CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, DescribeClusterRequest,
-    DescribeConfigsRequest, DescribeQuorumRequest, DescribeQuorumResponse,
-    IncrementalAlterConfigsRequest,
+    DescribeConfigsRequest, DescribeLogDirsRequest, DescribeLogDirsResponse, DescribeQuorumRequest,
+    DescribeQuorumResponse, IncrementalAlterConfigsRequest,
 };
 use kafka_protocol::protocol::StrBytes;
 use std::collections::BTreeMap;
 use uuid::Uuid;
-use weir_protocol::BrokerId;
+use weir_protocol::{BrokerId, TopicPartition};
 
 /// A topic to create.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -178,6 +178,45 @@ pub struct QuorumDescription {
     pub observers: Vec<QuorumReplica>,
     /// Voters' endpoints by node id (DescribeQuorum v2+; empty before).
     pub nodes: BTreeMap<i32, Vec<QuorumEndpoint>>,
+}
+
+/// One partition's log in a log dir (Kafka's `ReplicaInfo`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaLogInfo {
+    /// The partition.
+    pub tp: TopicPartition,
+    /// Bytes of its log segments.
+    pub size_bytes: i64,
+    /// How far its log end is behind the high watermark (a future
+    /// replica: behind the current one); -1 when the broker cannot say.
+    pub offset_lag: i64,
+    /// Whether this is a future replica being moved into this dir (KIP-113).
+    pub is_future: bool,
+}
+
+/// One log dir of a broker (Kafka's `LogDirDescription`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogDirDescription {
+    /// The dir's path on the broker.
+    pub log_dir: String,
+    /// Why the dir cannot be described (e.g. KAFKA_STORAGE_ERROR: offline).
+    pub error: Option<KafkaError>,
+    /// Its partitions, in the broker's order.
+    pub replicas: Vec<ReplicaLogInfo>,
+    /// The volume's size in bytes (DescribeLogDirs v4+, KIP-827); `None`
+    /// when unknown.
+    pub total_bytes: Option<i64>,
+    /// The volume's usable bytes; `None` when unknown.
+    pub usable_bytes: Option<i64>,
+}
+
+/// What one broker said about its log dirs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerLogDirs {
+    /// The broker.
+    pub broker_id: BrokerId,
+    /// Its log dirs, in the broker's order.
+    pub log_dirs: Vec<LogDirDescription>,
 }
 
 /// Admin operations on a cluster.
@@ -425,6 +464,55 @@ impl Admin {
             .await?;
         quorum_description(&resp)
     }
+
+    /// Every log dir of each of `broker_ids` with its partitions' sizes and
+    /// lags (DescribeLogDirs to each broker, all topics; Kafka's
+    /// `describeLogDirs`). Brokers are asked one after another; the first
+    /// that fails fails the call, as `allDescriptions()` does.
+    pub async fn describe_log_dirs(&self, broker_ids: &[BrokerId]) -> Result<Vec<BrokerLogDirs>> {
+        let request = DescribeLogDirsRequest::default().with_topics(None);
+        let mut out = Vec::with_capacity(broker_ids.len());
+        for &broker_id in broker_ids {
+            let conn = self.client.broker_connection(broker_id).await?;
+            let resp = conn.request(&request).await?;
+            out.push(broker_log_dirs(broker_id, &resp)?);
+        }
+        Ok(out)
+    }
+}
+
+/// Kafka's `KafkaAdminClient.describeLogDirs` reading of one broker's
+/// answer: a top-level error (v3+) fails the broker; a dir's error is
+/// kept with it; -1 volume sizes mean unknown.
+fn broker_log_dirs(broker_id: BrokerId, resp: &DescribeLogDirsResponse) -> Result<BrokerLogDirs> {
+    check(resp.error_code, None)?;
+    let known = |bytes: i64| Some(bytes).filter(|&b| b >= 0);
+    let log_dirs = resp
+        .results
+        .iter()
+        .map(|r| LogDirDescription {
+            log_dir: r.log_dir.to_string(),
+            error: KafkaError::from_code(r.error_code, None),
+            replicas: r
+                .topics
+                .iter()
+                .flat_map(|t| {
+                    t.partitions.iter().map(|p| ReplicaLogInfo {
+                        tp: TopicPartition::new(t.name.0.as_str(), p.partition_index),
+                        size_bytes: p.partition_size,
+                        offset_lag: p.offset_lag,
+                        is_future: p.is_future_key,
+                    })
+                })
+                .collect(),
+            total_bytes: known(r.total_bytes),
+            usable_bytes: known(r.usable_bytes),
+        })
+        .collect();
+    Ok(BrokerLogDirs {
+        broker_id,
+        log_dirs,
+    })
 }
 
 /// Kafka's `describeMetadataQuorum` response checks: a top-level error, then
@@ -591,6 +679,64 @@ mod tests {
         assert_eq!(kafka_uuid_string(id), "AAAAAAAAAAAAAAAAAAAAAQ");
         let id = Uuid::from_u64_pair(u64::MAX, u64::MAX);
         assert_eq!(kafka_uuid_string(id), "_____________________w");
+    }
+
+    #[test]
+    fn log_dirs_keep_dir_errors_and_unknown_sizes() {
+        use kafka_protocol::messages::describe_log_dirs_response::{
+            DescribeLogDirsPartition, DescribeLogDirsResult, DescribeLogDirsTopic,
+        };
+        let partition = |index, size| {
+            DescribeLogDirsPartition::default()
+                .with_partition_index(index)
+                .with_partition_size(size)
+                .with_offset_lag(index.into())
+        };
+        let resp = DescribeLogDirsResponse::default().with_results(vec![
+            DescribeLogDirsResult::default()
+                .with_log_dir(StrBytes::from_static_str("/a"))
+                .with_topics(vec![DescribeLogDirsTopic::default()
+                    .with_name(topic_name("t"))
+                    .with_partitions(vec![partition(0, 10), partition(2, 30)])])
+                .with_total_bytes(-1)
+                .with_usable_bytes(-1),
+            DescribeLogDirsResult::default()
+                .with_log_dir(StrBytes::from_static_str("/b"))
+                .with_error_code(56)
+                .with_total_bytes(100)
+                .with_usable_bytes(40),
+        ]);
+        let described = broker_log_dirs(BrokerId(3), &resp).unwrap();
+        let replica = |p: i32, size, lag| ReplicaLogInfo {
+            tp: TopicPartition::new("t", p),
+            size_bytes: size,
+            offset_lag: lag,
+            is_future: false,
+        };
+        assert_eq!(
+            described,
+            BrokerLogDirs {
+                broker_id: BrokerId(3),
+                log_dirs: vec![
+                    LogDirDescription {
+                        log_dir: "/a".into(),
+                        error: None,
+                        replicas: vec![replica(0, 10, 0), replica(2, 30, 2)],
+                        total_bytes: None,
+                        usable_bytes: None,
+                    },
+                    LogDirDescription {
+                        log_dir: "/b".into(),
+                        error: KafkaError::from_code(56, None),
+                        replicas: vec![],
+                        total_bytes: Some(100),
+                        usable_bytes: Some(40),
+                    },
+                ],
+            }
+        );
+        let failed = DescribeLogDirsResponse::default().with_error_code(31);
+        assert!(broker_log_dirs(BrokerId(3), &failed).is_err());
     }
 
     fn quorum_response(topic: &str, partition: i32, error: i16) -> DescribeQuorumResponse {
