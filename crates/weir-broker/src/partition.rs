@@ -104,6 +104,9 @@ pub struct LeaderInit {
     pub config: ReplicationConfig,
 }
 
+/// (broker, broker epoch) of ISR members, as AlterPartition quotes them.
+type MemberEpochs = Vec<(i32, i64)>;
+
 /// The replication state, under one lock.
 #[derive(Debug)]
 struct Replication {
@@ -113,7 +116,7 @@ struct Replication {
     /// The proposal in flight and the member epochs it quoted when first
     /// sent: a re-send quotes the same ones (the fetches that made the
     /// members eligible), as the simulator's leaders do.
-    proposal: Option<(Vec<i32>, Vec<(i32, i64)>)>,
+    proposal: Option<(Vec<i32>, MemberEpochs)>,
 }
 
 /// A partition led by this broker.
