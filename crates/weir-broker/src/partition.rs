@@ -932,4 +932,158 @@ mod tests {
         );
         assert_eq!(p.offsets(), (0, 0));
     }
+
+    /// Leader 1 of replicas [1, 2, 3], ISR all three, min ISR 2, with an
+    /// AlterPartition channel.
+    fn replicated() -> (Arc<Partition>, mpsc::UnboundedReceiver<AlterIsr>) {
+        let fs: weir_storage::Fs = MemFs::new();
+        let log = Log::open(fs, Path::new("/d/t-0"), LogConfig::default(), Offset(0), 0).unwrap();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let init = LeaderInit {
+            local_id: 1,
+            leader_epoch: LeaderEpoch(4),
+            partition_epoch: 9,
+            replicas: vec![1, 2, 3],
+            isr: vec![1, 2, 3],
+            high_watermark: 0,
+            config: ReplicationConfig {
+                replica_lag_time_max_ms: 1_000,
+                min_insync_replicas: 2,
+                alter_partition_retry_ms: 5_000,
+            },
+        };
+        let p = Partition::new(
+            TopicPartition::new("t", 0),
+            Uuid::nil(),
+            init,
+            Arc::new(Mutex::new(log)),
+            Some(tx),
+            0,
+        )
+        .unwrap();
+        (p, rx)
+    }
+
+    fn soon() -> tokio::time::Instant {
+        tokio::time::Instant::now() + std::time::Duration::from_millis(200)
+    }
+
+    #[tokio::test]
+    async fn acks_all_waits_for_the_isr_and_times_out_without_it() {
+        let (p, _rx) = replicated();
+        let a = p.append_as_leader(&batch(-1, 0, 3), true, 0).unwrap();
+        assert_eq!((a.base_offset, a.next_offset), (0, 3));
+        assert_eq!(p.high_watermark(), 0, "nobody has fetched it");
+        let timed_out = p.wait_committed(3, soon()).await.unwrap_err();
+        assert_eq!(timed_out.code, ResponseError::RequestTimedOut.code());
+        // One follower at the end is not enough: follower 3 is still in
+        // the ISR and has nothing.
+        p.on_follower_fetch(2, 7, 3, true, 10).unwrap();
+        assert_eq!(p.high_watermark(), 0);
+        p.on_follower_fetch(3, 7, 2, true, 10).unwrap();
+        assert_eq!(p.high_watermark(), 2);
+        p.on_follower_fetch(3, 7, 3, true, 20).unwrap();
+        assert_eq!(p.high_watermark(), 3);
+        p.wait_committed(3, soon()).await.unwrap();
+        // Consumers read only below the mark; replicas read everything.
+        p.append_as_leader(&batch(-1, 0, 2), true, 30).unwrap();
+        let consumer = p.read(3, 1 << 20, false).unwrap();
+        assert!(consumer.records.is_empty());
+        let replica = p.read(3, 1 << 20, true).unwrap();
+        assert!(!replica.records.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_waiting_produce_is_woken_by_the_followers_fetch() {
+        let (p, _rx) = replicated();
+        p.append_as_leader(&batch(-1, 0, 5), true, 0).unwrap();
+        let waiter = {
+            let p = p.clone();
+            tokio::spawn(async move {
+                let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+                p.wait_committed(5, deadline).await
+            })
+        };
+        tokio::task::yield_now().await;
+        p.on_follower_fetch(2, 7, 5, true, 10).unwrap();
+        p.on_follower_fetch(3, 7, 5, true, 10).unwrap();
+        waiter.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn isr_shrink_below_min_and_deposition_fail_waiting_produces() {
+        let (p, mut rx) = replicated();
+        let config = p.replication().state.config();
+        p.append_as_leader(&batch(-1, 0, 1), true, 0).unwrap();
+        // Follower 2 fetched once (epoch 7); both fall behind: the tick
+        // after replica.lag.time.max.ms proposes the leader alone, quoting
+        // no joiner epochs.
+        p.on_follower_fetch(2, 7, 0, true, 0).unwrap();
+        p.on_tick(5_000);
+        let change = rx.try_recv().expect("a shrink proposal");
+        assert_eq!(change.request.new_isr, vec![1]);
+        assert_eq!(change.request.partition_epoch, 9);
+        assert_eq!(change.request.leader_epoch, 4);
+        // The shrink is committed: acks=all is refused before appending,
+        // and a waiting one fails after the append.
+        p.on_partition_change(10, vec![1, 2, 3], vec![1], config, 5_001);
+        let refused = p
+            .append_as_leader(&batch(-1, 0, 1), true, 5_002)
+            .unwrap_err();
+        assert_eq!(refused.code, ResponseError::NotEnoughReplicas.code());
+        assert_eq!(p.offsets().1, 1, "nothing written");
+        let after = p.wait_committed(1, soon()).await.unwrap_err();
+        assert_eq!(
+            after.code,
+            ResponseError::NotEnoughReplicasAfterAppend.code()
+        );
+        // Follower 2 catches up and rejoins, quoting the epoch of its fetch.
+        p.on_follower_fetch(2, 8, 1, true, 5_100).unwrap();
+        let change = rx.try_recv().expect("an expansion proposal");
+        assert_eq!(change.request.new_isr, vec![1, 2]);
+        assert_eq!(change.request.new_isr_broker_epochs, vec![(2, 8)]);
+        // A re-send of the same proposal quotes the same (frozen) epochs,
+        // even after a later fetch with another epoch.
+        p.on_follower_fetch(2, 11, 1, true, 5_200).unwrap();
+        p.on_tick(10_200);
+        let resent = rx.try_recv().expect("a re-send");
+        assert_eq!(resent.request.new_isr_broker_epochs, vec![(2, 8)]);
+        // A refusal that does not prove non-commit keeps it pending; an
+        // INELIGIBLE_REPLICA drops it and the next fetch proposes afresh.
+        p.on_alter_isr_refused(ResponseError::InvalidUpdateVersion.code());
+        assert_eq!(p.isr().1, Some(vec![1, 2]));
+        p.on_alter_isr_refused(ResponseError::IneligibleReplica.code());
+        assert_eq!(p.isr().1, None);
+        p.on_follower_fetch(2, 11, 1, true, 10_300).unwrap();
+        let fresh = rx.try_recv().expect("a fresh proposal");
+        assert_eq!(fresh.request.new_isr_broker_epochs, vec![(2, 11)]);
+        p.on_partition_change(11, vec![1, 2, 3], vec![1, 2], config, 10_301);
+        assert_eq!(p.isr(), (vec![1, 2], None));
+        // Deposition ends every wait and refuses appends.
+        let waiter = {
+            let p = p.clone();
+            tokio::spawn(async move {
+                let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+                p.wait_committed(100, deadline).await
+            })
+        };
+        tokio::task::yield_now().await;
+        p.depose();
+        let gone = waiter.await.unwrap().unwrap_err();
+        assert_eq!(gone.code, ResponseError::NotLeaderOrFollower.code());
+        let refused = p
+            .append_as_leader(&batch(-1, 0, 1), false, 10_400)
+            .unwrap_err();
+        assert_eq!(refused.code, ResponseError::NotLeaderOrFollower.code());
+    }
+
+    #[test]
+    fn fetches_from_strangers_or_beyond_the_log_end_are_refused() {
+        let (p, _rx) = replicated();
+        p.append_as_leader(&batch(-1, 0, 2), false, 0).unwrap();
+        let stranger = p.on_follower_fetch(9, 1, 0, true, 0).unwrap_err();
+        assert_eq!(stranger.code, ResponseError::NotLeaderOrFollower.code());
+        let beyond = p.on_follower_fetch(2, 1, 3, true, 0).unwrap_err();
+        assert_eq!(beyond.code, ResponseError::OffsetOutOfRange.code());
+    }
 }

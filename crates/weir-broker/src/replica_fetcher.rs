@@ -548,3 +548,152 @@ async fn leader_offsets(
     }
     Ok((answers[0], answers[1]))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::BytesMut;
+    use kafka_protocol::messages::fetch_response::EpochEndOffset;
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    use std::path::Path;
+    use weir_storage::log::LogConfig;
+    use weir_storage::memfs::MemFs;
+
+    /// One batch of `count` records (offsets are assigned by the log).
+    fn batch(count: i64) -> BytesMut {
+        let records: Vec<Record> = (0..count)
+            .map(|i| Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: 0,
+                producer_id: -1,
+                producer_epoch: -1,
+                timestamp_type: TimestampType::Creation,
+                offset: i,
+                sequence: -1,
+                timestamp: 1_700_000_000_000,
+                key: None,
+                value: Some(Bytes::from(format!("v{i}"))),
+                headers: Default::default(),
+            })
+            .collect();
+        let mut buf = BytesMut::new();
+        let options = RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        };
+        RecordBatchEncoder::encode(&mut buf, &records, &options).expect("encode");
+        buf
+    }
+
+    fn log(dir: &str) -> SharedLog {
+        let fs: weir_storage::Fs = MemFs::new();
+        let log = Log::open(fs, Path::new(dir), LogConfig::default(), Offset(0), 0).unwrap();
+        Arc::new(Mutex::new(log))
+    }
+
+    /// Append `count` records in `epoch` as a leader would.
+    fn lead(log: &SharedLog, epoch: i32, count: i64) {
+        lock(log)
+            .append(&mut batch(count), LeaderEpoch(epoch), 0)
+            .unwrap();
+    }
+
+    /// What a leader's Fetch answer for `from` carries.
+    fn answer(leader: &SharedLog, from: i64, hwm: i64) -> PartitionData {
+        let records = lock(leader).read(Offset(from), 1 << 20).unwrap();
+        PartitionData::default()
+            .with_high_watermark(hwm)
+            .with_log_start_offset(0)
+            .with_records(Some(Bytes::from(records)))
+    }
+
+    fn follower(log: SharedLog, hwm: i64) -> Arc<FollowerPartition> {
+        FollowerPartition::new(TopicPartition::new("t", 0), Uuid::nil(), 1, 3, log, hwm)
+    }
+
+    fn entries(log: &SharedLog) -> Vec<(i32, i64)> {
+        lock(log)
+            .leader_epoch_cache()
+            .entries()
+            .iter()
+            .map(|e| (e.epoch.0, e.start_offset.0))
+            .collect()
+    }
+
+    #[test]
+    fn fetched_batches_are_appended_with_the_leaders_offsets_and_epochs() {
+        let leader = log("/l/t-0");
+        lead(&leader, 2, 3);
+        lead(&leader, 3, 2);
+        let f = follower(log("/f/t-0"), 0);
+        assert_eq!(f.position(), (0, -1, 0));
+        assert_eq!(f.on_answer(&answer(&leader, 0, 4), 0, 1000), Next::Continue);
+        assert_eq!(f.position(), (5, 3, 0));
+        assert_eq!(entries(f.log()), vec![(2, 0), (3, 3)]);
+        // The follower's mark is the leader's, capped at its own end.
+        assert_eq!(f.high_watermark(), 4);
+        assert_eq!(
+            lock(f.log()).read(Offset(0), 1 << 20).unwrap(),
+            lock(&leader).read(Offset(0), 1 << 20).unwrap(),
+            "the same bytes"
+        );
+        let capped = PartitionData::default()
+            .with_high_watermark(50)
+            .with_records(Some(Bytes::new()));
+        f.on_answer(&capped, 0, 1000);
+        assert_eq!(f.high_watermark(), 5);
+    }
+
+    #[test]
+    fn a_diverging_epoch_cuts_the_tail_the_leader_never_had() {
+        // Both wrote 0..3 in epoch 2; this replica then led epoch 3 and
+        // wrote 3..6 that never replicated; the new leader's epoch 2 ended
+        // at 3 (its epoch 4 starts there).
+        let own = log("/f/t-0");
+        lead(&own, 2, 3);
+        lead(&own, 3, 3);
+        let f = follower(own, 3);
+        let diverging = PartitionData::default()
+            .with_high_watermark(3)
+            .with_diverging_epoch(EpochEndOffset::default().with_epoch(2).with_end_offset(3))
+            .with_records(Some(Bytes::new()));
+        assert_eq!(f.on_answer(&diverging, 0, 1000), Next::Continue);
+        assert_eq!(f.position(), (3, 2, 0));
+        assert_eq!(entries(f.log()), vec![(2, 0)]);
+        assert_eq!(f.high_watermark(), 3);
+    }
+
+    #[test]
+    fn out_of_range_asks_the_leader_and_cuts_or_starts_over() {
+        let own = log("/f/t-0");
+        lead(&own, 1, 6);
+        let f = follower(own, 2);
+        let oor = PartitionData::default().with_error_code(ResponseError::OffsetOutOfRange.code());
+        assert_eq!(f.on_answer(&oor, 0, 1000), Next::OutOfRange);
+        // The leader ends at 4: cut to it (the mark stays at 2).
+        f.on_leader_offsets(0, 4).unwrap();
+        assert_eq!(f.position().0, 4);
+        assert_eq!(f.high_watermark(), 2);
+        // The leader's log starts past this one's end: start over there.
+        f.on_leader_offsets(100, 120).unwrap();
+        assert_eq!(f.position(), (100, -1, 100));
+    }
+
+    #[test]
+    fn other_errors_pause_the_partition_and_a_stopped_one_appends_nothing() {
+        let leader = log("/l/t-0");
+        lead(&leader, 0, 2);
+        let f = follower(log("/f/t-0"), 0);
+        let fenced =
+            PartitionData::default().with_error_code(ResponseError::FencedLeaderEpoch.code());
+        f.on_answer(&fenced, 1_000, 500);
+        assert_eq!(f.retry_after_ms.load(Ordering::SeqCst), 1_500);
+        f.stop();
+        f.on_answer(&answer(&leader, 0, 2), 2_000, 500);
+        assert_eq!(f.position().0, 0, "nothing appended after stop");
+    }
+}
