@@ -29,7 +29,7 @@ use crate::replica_fetcher::{FetcherConfig, FollowerPartition, ReplicaFetchers};
 use kafka_protocol::error::ResponseError;
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use uuid::Uuid;
@@ -54,6 +54,8 @@ const COMMIT_TIMEOUT: Duration = Duration::from_secs(30);
 /// A leader re-sends an ISR proposal the controller has not answered
 /// after this long.
 const ALTER_PARTITION_RETRY_MS: i64 = 5_000;
+/// How long a controlled shutdown waits for the controller.
+const CONTROLLED_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often leaders check their followers' lag.
 const ISR_CHECK_INTERVAL: Duration = Duration::from_millis(250);
 
@@ -117,6 +119,9 @@ pub struct Broker {
     alter_isr: tokio::sync::mpsc::UnboundedSender<AlterIsr>,
     alter_isr_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<AlterIsr>>>,
     self_ref: OnceLock<Weak<Broker>>,
+    /// Set when shutdown begins: heartbeats stop, so the controller does
+    /// not unfence a broker that asked to be fenced for its shutdown.
+    shutting_down: AtomicBool,
     producer_ids: tokio::sync::Mutex<ProducerIds>,
     background: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     groups: Arc<GroupCoordinatorHandle>,
@@ -236,6 +241,7 @@ impl Broker {
             alter_isr,
             alter_isr_rx: Mutex::new(Some(alter_isr_rx)),
             self_ref: OnceLock::new(),
+            shutting_down: AtomicBool::new(false),
             producer_ids: tokio::sync::Mutex::new(ProducerIds::default()),
             background: Mutex::new(tasks),
             groups,
@@ -284,6 +290,12 @@ impl Broker {
             ControllerConfig {
                 session_timeout_ms: config.broker_session_timeout_ms,
                 cluster_id_hint: existing_cluster_id(fs, config),
+                auto_leader_rebalance_enable: config.auto_leader_rebalance_enable,
+                leader_imbalance_check_interval_ms: config
+                    .leader_imbalance_check_interval_seconds
+                    .saturating_mul(1000),
+                leader_imbalance_per_broker_percentage: config
+                    .leader_imbalance_per_broker_percentage,
             },
         );
         Ok((quorum, controller))
@@ -893,6 +905,9 @@ impl Broker {
             loop {
                 tick.tick().await;
                 let Some(broker) = weak.upgrade() else { return };
+                if broker.shutting_down.load(Ordering::SeqCst) {
+                    return;
+                }
                 broker.heartbeat().await;
             }
         }));
@@ -981,9 +996,44 @@ impl Broker {
             .extend(tasks);
     }
 
-    /// Clean shutdown: stop background work, flush every log, write the
-    /// checkpoints (high watermarks included).
+    /// Controlled shutdown (`controlled.shutdown.enable`): ask the active
+    /// controller to fence this broker now, which moves every leadership
+    /// it holds to another ISR member, and wait until this node has
+    /// applied that (its led partitions are deposed: waiting acks=all
+    /// produces answer NOT_LEADER_OR_FOLLOWER, which clients retry on the
+    /// new leader). Bounded: without a controller the broker stops anyway.
+    async fn controlled_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+        let broker_epoch = self.broker_epoch();
+        if !self.config.controlled_shutdown_enable || broker_epoch < 0 {
+            return;
+        }
+        let led = self.led_partitions().len();
+        let op = ControllerOp::ControlledShutdown {
+            broker_id: self.config.node_id,
+            broker_epoch,
+        };
+        let started = tokio::time::Instant::now();
+        match tokio::time::timeout(CONTROLLED_SHUTDOWN_TIMEOUT, self.commit_op(op)).await {
+            Ok(Ok(_)) => tracing::info!(
+                partitions_led = led,
+                still_led = self.led_partitions().len(),
+                took_ms = started.elapsed().as_millis() as u64,
+                "controlled shutdown: leaderships moved"
+            ),
+            Ok(Err(e)) => tracing::warn!("controlled shutdown refused ({e}); stopping anyway"),
+            Err(_) => tracing::warn!(
+                "controlled shutdown: no answer from the controller in {CONTROLLED_SHUTDOWN_TIMEOUT:?}; \
+                 stopping anyway"
+            ),
+        }
+    }
+
+    /// Clean shutdown: controlled shutdown first (leaderships move while
+    /// this broker still serves), then stop background work, flush every
+    /// log, write the checkpoints (high watermarks included).
     pub async fn shutdown(&self) -> anyhow::Result<()> {
+        self.controlled_shutdown().await;
         self.groups.shutdown().await;
         for task in self
             .background

@@ -67,7 +67,6 @@ const IGNORED_KEYS: &[&str] = &[
     "background.threads",
     "compression.type",
     "connections.max.idle.ms",
-    "controlled.shutdown.enable",
     "controller.quorum.append.linger.ms",
     "controller.quorum.election.backoff.max.ms",
     "controller.quorum.election.timeout.ms",
@@ -252,6 +251,8 @@ pub struct BrokerConfig {
     pub replica_socket_timeout_ms: i64,
     /// `unclean.leader.election.enable`.
     pub unclean_leader_election_enable: bool,
+    /// `controlled.shutdown.enable`: move leaderships away before stopping.
+    pub controlled_shutdown_enable: bool,
     /// `auto.leader.rebalance.enable`.
     pub auto_leader_rebalance_enable: bool,
     /// `leader.imbalance.check.interval.seconds`.
@@ -408,6 +409,7 @@ impl BrokerConfig {
             ));
         }
         self.unclean_leader_election_enable = p.bool("unclean.leader.election.enable", false)?;
+        self.controlled_shutdown_enable = p.bool("controlled.shutdown.enable", true)?;
         self.auto_leader_rebalance_enable = p.bool("auto.leader.rebalance.enable", true)?;
         self.leader_imbalance_check_interval_seconds =
             p.num("leader.imbalance.check.interval.seconds", 300, POSITIVE)?;
@@ -608,6 +610,7 @@ fn defaults() -> BrokerConfig {
         replica_fetch_backoff_ms: 1000,
         replica_socket_timeout_ms: 30_000,
         unclean_leader_election_enable: false,
+        controlled_shutdown_enable: true,
         auto_leader_rebalance_enable: true,
         leader_imbalance_check_interval_seconds: 300,
         leader_imbalance_per_broker_percentage: 10,

@@ -112,6 +112,8 @@ struct Produced {
     acked: Vec<(u64, i64, bool)>,
     /// (value number, error).
     failed: Vec<(u64, String)>,
+    /// Whether every error was retriable (Kafka's classification).
+    all_retriable: bool,
 }
 
 /// Send `v0`, `v1`, ... to `topic`-0 one at a time (acks as given, no
@@ -124,7 +126,10 @@ async fn produce(
     mark: Arc<AtomicBool>,
     max: u64,
 ) -> Produced {
-    let mut out = Produced::default();
+    let mut out = Produced {
+        all_retriable: true,
+        ..Produced::default()
+    };
     let client = loop {
         match Client::connect(client_config(&bootstrap)).await {
             Ok(c) => break c,
@@ -161,6 +166,7 @@ async fn produce(
                 mark.load(Ordering::SeqCst),
             )),
             Err(e) => {
+                out.all_retriable &= e.is_retriable();
                 out.failed.push((i, e.to_string()));
                 let _ = client
                     .refresh_metadata(Some(std::slice::from_ref(&topic)), false)
@@ -408,6 +414,87 @@ fn leader_failover_loses_no_acknowledged_record() {
             "node {id}'s replication-offset-checkpoint"
         );
     }
+}
+
+/// Issue 6 (a): SIGTERM to the leader under acks=all load: the broker
+/// asks the controller to move its leaderships before it stops
+/// (controlled shutdown), so it exits having led nothing, producers see
+/// only retriable errors, and nothing acknowledged is lost.
+#[test]
+fn sigterm_moves_leadership_before_the_leader_exits() {
+    let rt = rt();
+    let mut cluster = Cluster::start(3, PROPS);
+    let topic = "controlled";
+    create_topic(
+        &mut cluster,
+        topic,
+        &["--partitions", "1", "--replication-factor", "3"],
+    );
+    let leader = wait_isr(&rt, &cluster, 1, topic, &[1, 2, 3], Duration::from_secs(20));
+    let leader_id = usize::try_from(leader).expect("id");
+    let stop = Arc::new(AtomicBool::new(false));
+    let mark = Arc::new(AtomicBool::new(false));
+    let producer = rt.spawn(produce(
+        cluster.bootstrap(),
+        topic.to_owned(),
+        Acks::All,
+        stop.clone(),
+        mark.clone(),
+        u64::MAX,
+    ));
+    std::thread::sleep(Duration::from_secs(2));
+    mark.store(true, Ordering::SeqCst);
+    let started = Instant::now();
+    let status = cluster.terminate(leader_id);
+    let stopped_in = started.elapsed();
+    assert!(status.success(), "the leader exited with {status}");
+    let log = cluster.log_text(leader_id);
+    let line = log
+        .lines()
+        .find(|l| l.contains("controlled shutdown: leaderships moved"))
+        .unwrap_or_else(|| panic!("no controlled shutdown in the leader's log:\n{log}"));
+    assert!(line.contains("still_led=0"), "{line}");
+    let survivor = (1..=3).find(|i| *i != leader_id).expect("a survivor");
+    // (The survivor applies the change on its own; give it a moment.)
+    let new_leader = wait_for(
+        &cluster,
+        "the survivor sees the new leader",
+        Duration::from_secs(10),
+        || match layout(&rt, &cluster, survivor, topic)? {
+            (l, _) if l >= 0 && l != leader => Ok(l),
+            other => Err(format!("{other:?}")),
+        },
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    stop.store(true, Ordering::SeqCst);
+    let produced = rt.block_on(producer).expect("producer task");
+    let after = produced.acked.iter().filter(|a| a.2).count();
+    eprintln!(
+        "leader {leader} stopped in {stopped_in:?}; new leader {new_leader}; {} acknowledged \
+         ({after} after SIGTERM), failed: {:?}",
+        produced.acked.len(),
+        produced.failed
+    );
+    assert!(after > 0, "writes continued on the new leader");
+    assert!(
+        produced.all_retriable,
+        "only retriable errors: {:?}",
+        produced.failed
+    );
+    let read = rt
+        .block_on(read_all(&cluster.node(survivor).bootstrap(), topic))
+        .expect("read back");
+    check_no_loss(&produced, &read);
+    // It comes back, is unfenced and rejoins the ISR.
+    cluster.restart(leader_id);
+    wait_isr(
+        &rt,
+        &cluster,
+        survivor,
+        topic,
+        &[1, 2, 3],
+        Duration::from_secs(30),
+    );
 }
 
 /// (b) A SIGSTOPped follower leaves the ISR after replica.lag.time.max.ms

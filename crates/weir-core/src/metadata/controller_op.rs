@@ -15,6 +15,7 @@ use super::election::plan_broker_fenced;
 use super::image::MetadataImage;
 use super::plan_alter_partition::{plan_alter_partition, AlterPartitionRequest};
 use super::plan_configs::{plan_alter_configs, AlterConfigOp, AlterConfigOpType};
+use super::plan_elect_leaders::{plan_preferred_election, ElectionType};
 use super::plan_error::PlanError;
 use super::plan_producer_ids::plan_producer_id_block;
 use super::plan_topics::{
@@ -77,12 +78,33 @@ pub enum ControllerOp {
     },
     /// AlterPartition: a leader changes a partition's ISR.
     AlterPartition(AlterPartitionRequest),
+    /// ElectLeaders: elect the preferred leader of `partitions` (`None`:
+    /// every partition). The records say which partitions were elected;
+    /// the asking broker reads the other partitions' results from its own
+    /// image once it has applied them
+    /// ([`super::plan_elect_leaders::preferred_election_results`]), so
+    /// nothing but the records has to travel back.
+    ElectLeaders {
+        /// Preferred; unclean is refused with INVALID_REQUEST for now.
+        election_type: ElectionType,
+        /// (topic id, partition) pairs, or every partition.
+        partitions: Option<Vec<(Uuid, i32)>>,
+    },
     /// A block of producer ids for `broker_id` (KIP-730).
     ProducerIdBlock {
         /// The asking broker.
         broker_id: i32,
         /// Ids in the block.
         size: i64,
+    },
+    /// Controlled shutdown: `broker_id` is about to stop; move its
+    /// leaderships to other ISR members first
+    /// ([`super::election::plan_controlled_shutdown`]).
+    ControlledShutdown {
+        /// The stopping broker.
+        broker_id: i32,
+        /// Its current broker epoch.
+        broker_epoch: i64,
     },
 }
 
@@ -111,9 +133,24 @@ impl ControllerOp {
                 plan_alter_configs(image, resource, &replace_ops(image, resource, configs))
             }
             ControllerOp::AlterPartition(request) => plan_alter_partition(image, request),
+            ControllerOp::ElectLeaders {
+                election_type,
+                partitions,
+            } => match election_type {
+                ElectionType::Preferred => {
+                    Ok(plan_preferred_election(image, partitions.as_deref()).0)
+                }
+                ElectionType::Unclean => Err(PlanError::InvalidRequest(
+                    "Unclean leader election is not supported yet".into(),
+                )),
+            },
             ControllerOp::ProducerIdBlock { broker_id, size } => {
                 plan_producer_id_block(image, *broker_id, *size).map(|(_, records)| records)
             }
+            ControllerOp::ControlledShutdown {
+                broker_id,
+                broker_epoch,
+            } => super::election::plan_controlled_shutdown(image, *broker_id, *broker_epoch),
         }
     }
 }

@@ -16,6 +16,7 @@
 //! [`partition_change`] as more inputs (target ELR, election kind).
 
 use super::image::{MetadataImage, PartitionRegistration};
+use super::plan_error::PlanError;
 use super::records::{MetadataRecord, NO_LEADER};
 use uuid::Uuid;
 
@@ -38,6 +39,36 @@ pub fn plan_broker_fenced(image: &MetadataImage, broker_id: i32) -> Vec<Metadata
         broker_epoch: broker.broker_epoch,
     });
     records
+}
+
+/// Controlled shutdown (Kafka's `BrokerHeartbeat` with `WantShutDown`):
+/// the broker at `broker_epoch` is about to stop, so it is fenced now,
+/// while it still serves: every partition it led moves to the first other
+/// unfenced ISR member (a partition it is the last ISR member of becomes
+/// leaderless, as on a crash), it leaves the other ISRs, and clients stop
+/// being sent to it. Its restart registers and unfences it again. An
+/// already fenced broker needs nothing; a stale epoch is refused
+/// (STALE_BROKER_EPOCH), so a retry from a dead incarnation fences nobody.
+pub fn plan_controlled_shutdown(
+    image: &MetadataImage,
+    broker_id: i32,
+    broker_epoch: i64,
+) -> Result<Vec<MetadataRecord>, PlanError> {
+    let Some(broker) = image.broker(broker_id) else {
+        return Err(PlanError::StaleBrokerEpoch(format!(
+            "Broker {broker_id} is not registered"
+        )));
+    };
+    if broker.broker_epoch != broker_epoch {
+        return Err(PlanError::StaleBrokerEpoch(format!(
+            "Broker {broker_id} is registered with epoch {}, not {broker_epoch}",
+            broker.broker_epoch
+        )));
+    }
+    if !image.is_unfenced(broker_id) {
+        return Ok(Vec::new());
+    }
+    Ok(plan_broker_fenced(image, broker_id))
 }
 
 /// The records that unfence `broker_id`: `UnfenceBroker`, then a
@@ -93,7 +124,7 @@ fn changes(
 /// `PartitionChangeBuilder.electAnyLeader`: keep the leader while it is
 /// valid, else the first valid replica in assignment order, else none. An
 /// empty target ISR is not written (the last member stays).
-fn partition_change(
+pub(super) fn partition_change(
     topic_id: Uuid,
     partition: i32,
     current: &PartitionRegistration,

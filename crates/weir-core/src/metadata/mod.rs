@@ -17,6 +17,8 @@
 //! - `placement`: replica assignment ([`assign_replicas`]).
 //! - `plan_topics`, `plan_configs`, `plan_producer_ids`: request planning.
 //! - `election`: leader election on fencing and unfencing.
+//! - `plan_elect_leaders`: preferred leader election (ElectLeaders) and
+//!   the automatic leader rebalance.
 //! - `controller_op`: [`ControllerOp`], what a broker asks the active
 //!   controller for, and broker registration planning.
 //! - `sessions`: [`BrokerSessions`], heartbeats and fencing (in memory).
@@ -28,6 +30,7 @@ mod image;
 mod placement;
 mod plan_alter_partition;
 mod plan_configs;
+mod plan_elect_leaders;
 mod plan_error;
 mod plan_producer_ids;
 mod plan_topics;
@@ -42,7 +45,7 @@ mod tests;
 pub use controller_op::{
     plan_register_broker, replace_ops, BrokerRegistrationRequest, ControllerOp,
 };
-pub use election::{plan_broker_fenced, plan_broker_unfenced};
+pub use election::{plan_broker_fenced, plan_broker_unfenced, plan_controlled_shutdown};
 pub use group_coordinator::{group_coordinator, offsets_partition};
 pub use image::{
     BrokerRegistration, MetadataError, MetadataImage, PartitionChangeFields, PartitionRegistration,
@@ -51,6 +54,10 @@ pub use image::{
 pub use placement::{assign_replicas, rack_alternated_brokers, PlacementBroker};
 pub use plan_alter_partition::{plan_alter_partition, AlterPartitionRequest};
 pub use plan_configs::{plan_alter_configs, AlterConfigOp, AlterConfigOpType};
+pub use plan_elect_leaders::{
+    plan_auto_rebalance, plan_preferred_election, preferred_election_results, ElectionOutcome,
+    ElectionResult, ElectionType, MAX_ELECTIONS_PER_REBALANCE,
+};
 pub use plan_error::PlanError;
 pub use plan_producer_ids::{plan_producer_id_block, ProducerIdBlock, PRODUCER_ID_BLOCK_SIZE};
 pub use plan_topics::{

@@ -131,3 +131,32 @@ fn unknown_brokers_plan_nothing() {
     assert_eq!(plan_broker_fenced(&image, 9), vec![]);
     assert_eq!(plan_broker_unfenced(&image, 9), vec![]);
 }
+
+#[test]
+fn controlled_shutdown_moves_leaderships_first_and_refuses_stale_epochs() {
+    let mut image = with_partitions(&[(&[1, 2, 3], &[1, 2, 3], 1), (&[1, 2], &[1], 1)]);
+    let epoch = image.broker(1).unwrap().broker_epoch;
+    // A dead incarnation's request fences nobody.
+    assert!(matches!(
+        plan_controlled_shutdown(&image, 1, epoch + 1),
+        Err(PlanError::StaleBrokerEpoch(_))
+    ));
+    assert!(matches!(
+        plan_controlled_shutdown(&image, 9, epoch),
+        Err(PlanError::StaleBrokerEpoch(_))
+    ));
+    let got = plan_controlled_shutdown(&image, 1, epoch).unwrap();
+    assert_eq!(
+        got,
+        vec![
+            change(tid(T), 0, Some(2), Some(&[2, 3])),
+            // The last ISR member: leaderless until it returns.
+            change(tid(T), 1, Some(NO_LEADER), None),
+            fence(1),
+        ]
+    );
+    apply_all(&mut image, &got);
+    assert_eq!(state(&image, 0), (2, vec![2, 3], 1, 1));
+    // A retry after it applied changes nothing.
+    assert_eq!(plan_controlled_shutdown(&image, 1, epoch).unwrap(), vec![]);
+}
