@@ -4,6 +4,7 @@
 use super::*;
 use uuid::Uuid;
 
+mod elect_leaders;
 mod elections;
 mod image_apply;
 mod plans;
