@@ -14,7 +14,9 @@
 //! date once per term, proposes the records, and answers with them and
 //! their log index, so the asking broker can wait until its own image has
 //! applied them. Liveness is [`BrokerSessions`] in memory; a tick fences
-//! brokers whose session expired and writes the cluster id once.
+//! brokers whose session expired, writes the cluster id once and, with
+//! `auto.leader.rebalance.enable`, moves leaderships back to preferred
+//! replicas every `leader.imbalance.check.interval.seconds`.
 
 use crate::quorum::{network, Quorum, QuorumError, QuorumStatus};
 use serde::{Deserialize, Serialize};
@@ -24,8 +26,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpStream;
 use weir_core::metadata::{
-    plan_broker_fenced, plan_broker_unfenced, plan_register_broker, BrokerRegistrationRequest,
-    BrokerSessions, ControllerOp, HeartbeatVerdict, MetadataImage, MetadataRecord, PlanError,
+    plan_auto_rebalance, plan_broker_fenced, plan_broker_unfenced, plan_register_broker,
+    BrokerRegistrationRequest, BrokerSessions, ControllerOp, HeartbeatVerdict, MetadataImage,
+    MetadataRecord, PlanError,
 };
 
 /// A broker's request to the active controller.
@@ -110,6 +113,12 @@ pub struct ControllerConfig {
     /// Cluster id to write when the image has none (this node's own
     /// `meta.properties`, if it has one).
     pub cluster_id_hint: Option<String>,
+    /// `auto.leader.rebalance.enable`.
+    pub auto_leader_rebalance_enable: bool,
+    /// `leader.imbalance.check.interval.seconds`, in ms.
+    pub leader_imbalance_check_interval_ms: i64,
+    /// `leader.imbalance.per.broker.percentage`.
+    pub leader_imbalance_per_broker_percentage: i32,
 }
 
 #[derive(Debug, Default)]
@@ -117,6 +126,10 @@ struct LeaderState {
     /// The term for which the image was brought up to date and the
     /// sessions were reset.
     ready_term: Option<u64>,
+    /// When the next automatic leader rebalance check is due, for the
+    /// term it was scheduled in (a new term waits a full interval, as
+    /// Kafka schedules the first check one interval after activation).
+    rebalance_due: Option<(u64, i64)>,
 }
 
 /// The controller of one voter node.
@@ -339,7 +352,9 @@ impl Controller {
     }
 
     /// Periodic duties of the active controller: write the cluster id
-    /// once, fence brokers whose session expired. A no-op elsewhere.
+    /// once, fence brokers whose session expired, and every
+    /// `leader.imbalance.check.interval.seconds` move leaderships back to
+    /// preferred replicas. A no-op elsewhere.
     pub async fn tick(&self) {
         if !self.quorum.is_leader() {
             return;
@@ -380,6 +395,37 @@ impl Controller {
             );
             let _ = self.propose(plan_broker_fenced(&image, broker_id)).await;
         }
+        self.maybe_rebalance(&mut state, now).await;
+    }
+
+    /// `auto.leader.rebalance.enable`: once the check interval has passed
+    /// in this term, propose [`plan_auto_rebalance`]'s elections, if any.
+    async fn maybe_rebalance(&self, state: &mut LeaderState, now: i64) {
+        if !self.config.auto_leader_rebalance_enable {
+            return;
+        }
+        let term = self.quorum.term();
+        let interval = self.config.leader_imbalance_check_interval_ms.max(1);
+        match state.rebalance_due {
+            Some((t, due)) if t == term && now >= due => {}
+            Some((t, _)) if t == term => return,
+            _ => {
+                state.rebalance_due = Some((term, now + interval));
+                return;
+            }
+        }
+        state.rebalance_due = Some((term, now + interval));
+        let image = self.quorum.image();
+        let records =
+            plan_auto_rebalance(&image, self.config.leader_imbalance_per_broker_percentage);
+        if records.is_empty() {
+            return;
+        }
+        tracing::info!(
+            elections = records.len(),
+            "leader imbalance above leader.imbalance.per.broker.percentage: electing preferred leaders"
+        );
+        let _ = self.propose(records).await;
     }
 }
 
