@@ -47,6 +47,9 @@ enum Commands {
     /// Describe each broker's log dirs: partitions, sizes and offset lags
     /// (kafka-log-dirs.sh).
     LogDirs(commands::log_dirs::Args),
+    /// Elect the preferred (or, later, an unclean) leader of partitions
+    /// (kafka-leader-election.sh).
+    LeaderElection(commands::leader_election::Args),
     /// Start a broker from a Kafka server.properties file
     /// (kafka-server-start.sh).
     Server(commands::server::Args),
@@ -69,6 +72,7 @@ fn main() -> ExitCode {
         Commands::ConsumerPerfTest(args) => commands::consumer_perf_test::run(&args, &mut out),
         Commands::MetadataQuorum(args) => commands::metadata_quorum::run(&args, &mut out),
         Commands::LogDirs(args) => commands::log_dirs::run(&args, &mut out),
+        Commands::LeaderElection(args) => commands::leader_election::run(&args, &mut out),
         Commands::Server(args) => commands::server::run(&args),
         Commands::Dev(args) => commands::dev::run(&args, &mut out),
     };

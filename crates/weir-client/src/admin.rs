@@ -22,7 +22,8 @@ use kafka_protocol::messages::incremental_alter_configs_request::{
 use kafka_protocol::messages::{
     CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, DescribeClusterRequest,
     DescribeConfigsRequest, DescribeLogDirsRequest, DescribeLogDirsResponse, DescribeQuorumRequest,
-    DescribeQuorumResponse, IncrementalAlterConfigsRequest,
+    DescribeQuorumResponse, ElectLeadersRequest, ElectLeadersResponse,
+    IncrementalAlterConfigsRequest,
 };
 use kafka_protocol::protocol::StrBytes;
 use std::collections::BTreeMap;
@@ -217,6 +218,34 @@ pub struct BrokerLogDirs {
     pub broker_id: BrokerId,
     /// Its log dirs, in the broker's order.
     pub log_dirs: Vec<LogDirDescription>,
+}
+
+/// ElectLeaders' election type (KIP-460).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ElectionType {
+    /// The first assigned replica, if it is in the ISR.
+    Preferred,
+    /// Any live replica when no ISR member can lead.
+    Unclean,
+}
+
+impl ElectionType {
+    fn wire(self) -> i8 {
+        match self {
+            ElectionType::Preferred => 0,
+            ElectionType::Unclean => 1,
+        }
+    }
+}
+
+impl std::fmt::Display for ElectionType {
+    /// Kafka's enum names, as kafka-leader-election.sh prints them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ElectionType::Preferred => "PREFERRED",
+            ElectionType::Unclean => "UNCLEAN",
+        })
+    }
 }
 
 /// Admin operations on a cluster.
@@ -481,6 +510,65 @@ impl Admin {
     }
 }
 
+impl Admin {
+    /// Elect leaders of `partitions` (`None`: every partition; the answer
+    /// then leaves out those whose leader is already the right one), as
+    /// Kafka's `electLeaders`. One result per partition: `None` when
+    /// elected, else its error (ELECTION_NOT_NEEDED when the right replica
+    /// already leads). A top-level error fails the whole call.
+    pub async fn elect_leaders(
+        &self,
+        election_type: ElectionType,
+        partitions: Option<&[TopicPartition]>,
+    ) -> Result<Vec<(TopicPartition, Option<KafkaError>)>> {
+        let topic_partitions = partitions.map(|asked| {
+            let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+            for tp in asked {
+                by_topic.entry(&tp.topic).or_default().push(tp.partition);
+            }
+            by_topic
+                .into_iter()
+                .map(|(topic, partitions)| {
+                    kafka_protocol::messages::elect_leaders_request::TopicPartitions::default()
+                        .with_topic(topic_name(topic))
+                        .with_partitions(partitions)
+                })
+                .collect()
+        });
+        let request = ElectLeadersRequest::default()
+            .with_election_type(election_type.wire())
+            .with_topic_partitions(topic_partitions)
+            .with_timeout_ms(self.timeout_ms);
+        let resp = self
+            .client
+            .controller_connection()
+            .await?
+            .request(&request)
+            .await?;
+        election_results(&resp)
+    }
+}
+
+/// Kafka's `ElectLeadersResult` reading of the answer: a top-level error
+/// fails everything, else one entry per partition in the answer's order.
+fn election_results(
+    resp: &ElectLeadersResponse,
+) -> Result<Vec<(TopicPartition, Option<KafkaError>)>> {
+    check(resp.error_code, None)?;
+    Ok(resp
+        .replica_election_results
+        .iter()
+        .flat_map(|t| {
+            t.partition_result.iter().map(|p| {
+                (
+                    TopicPartition::new(t.topic.0.as_str(), p.partition_id),
+                    KafkaError::from_code(p.error_code, p.error_message.as_deref()),
+                )
+            })
+        })
+        .collect())
+}
+
 /// Kafka's `KafkaAdminClient.describeLogDirs` reading of one broker's
 /// answer: a top-level error (v3+) fails the broker; a dir's error is
 /// kept with it; -1 volume sizes mean unknown.
@@ -679,6 +767,32 @@ mod tests {
         assert_eq!(kafka_uuid_string(id), "AAAAAAAAAAAAAAAAAAAAAQ");
         let id = Uuid::from_u64_pair(u64::MAX, u64::MAX);
         assert_eq!(kafka_uuid_string(id), "_____________________w");
+    }
+
+    #[test]
+    fn election_results_keep_each_partitions_error_and_fail_on_a_top_level_one() {
+        use kafka_protocol::messages::elect_leaders_response::{
+            PartitionResult, ReplicaElectionResult,
+        };
+        let resp = ElectLeadersResponse::default().with_replica_election_results(vec![
+            ReplicaElectionResult::default()
+                .with_topic(topic_name("t"))
+                .with_partition_result(vec![
+                    PartitionResult::default().with_partition_id(0),
+                    PartitionResult::default()
+                        .with_partition_id(1)
+                        .with_error_code(84),
+                ]),
+        ]);
+        assert_eq!(
+            election_results(&resp).unwrap(),
+            vec![
+                (TopicPartition::new("t", 0), None),
+                (TopicPartition::new("t", 1), KafkaError::from_code(84, None)),
+            ]
+        );
+        let failed = ElectLeadersResponse::default().with_error_code(42);
+        assert!(election_results(&failed).is_err());
     }
 
     #[test]

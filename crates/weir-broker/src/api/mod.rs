@@ -12,6 +12,7 @@ pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
 pub mod describe_quorum;
+pub mod elect_leaders;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -65,6 +66,7 @@ pub async fn dispatch(broker: &Arc<Broker>, request: Request) -> Outcome {
         RequestKind::DescribeCluster(req) => describe_cluster::handle(broker, req, version).await,
         RequestKind::DescribeQuorum(req) => describe_quorum::handle(broker, req, version).await,
         RequestKind::DescribeLogDirs(req) => describe_log_dirs::handle(broker, req, version).await,
+        RequestKind::ElectLeaders(req) => elect_leaders::handle(broker, req, version).await,
         RequestKind::InitProducerId(req) => init_producer_id::handle(broker, req, version).await,
         RequestKind::DescribeConfigs(req) => describe_configs::handle(broker, req, version).await,
         RequestKind::IncrementalAlterConfigs(req) => {
@@ -131,6 +133,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeLogDirs, 1, 4),
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::AlterConfigs, 0, 2),
+    (ApiKey::ElectLeaders, 0, 2),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::DescribeCluster, 0, 1),
     (ApiKey::DescribeQuorum, 0, 2),

@@ -560,6 +560,18 @@ const DESCRIBE_LOG_DIRS: Message = msg(
     &[f("topics", Array(&Struct(DESCRIBE_LOG_DIRS_TOPIC))).nullable()],
 );
 
+const ELECT_LEADERS_TOPIC: &[Field] = &[f("topic", String), f("partitions", Array(&Int32))];
+const ELECT_LEADERS: Message = msg(
+    "ElectLeadersRequest",
+    (0, 2),
+    2,
+    &[
+        f("election_type", Int8).since(1),
+        f("topic_partitions", Array(&Struct(ELECT_LEADERS_TOPIC))).nullable(),
+        f("timeout_ms", Int32),
+    ],
+);
+
 const CREATE_PARTITIONS_ASSIGNMENT: &[Field] = &[f("broker_ids", Array(&Int32))];
 const CREATE_PARTITIONS_TOPIC: &[Field] = &[
     f("name", String),
@@ -660,6 +672,7 @@ pub const REQUESTS: &[(ApiKey, Message)] = &[
     (ApiKey::DescribeLogDirs, DESCRIBE_LOG_DIRS),
     (ApiKey::CreatePartitions, CREATE_PARTITIONS),
     (ApiKey::AlterConfigs, ALTER_CONFIGS),
+    (ApiKey::ElectLeaders, ELECT_LEADERS),
     (ApiKey::IncrementalAlterConfigs, INCREMENTAL_ALTER_CONFIGS),
     (ApiKey::DescribeCluster, DESCRIBE_CLUSTER),
     (ApiKey::DescribeQuorum, DESCRIBE_QUORUM),

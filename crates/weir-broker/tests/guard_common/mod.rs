@@ -272,6 +272,7 @@ per_api! {
     DescribeLogDirs => DescribeLogDirsRequest,
     CreatePartitions => CreatePartitionsRequest,
     AlterConfigs => AlterConfigsRequest,
+    ElectLeaders => ElectLeadersRequest,
     IncrementalAlterConfigs => IncrementalAlterConfigsRequest,
     DescribeCluster => DescribeClusterRequest,
     DescribeQuorum => DescribeQuorumRequest,
