@@ -35,8 +35,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use uuid::Uuid;
 use weir_core::group::GroupConfig;
 use weir_core::metadata::{
-    BrokerRegistrationRequest, ConfigResource, ControllerOp, Endpoint, MetadataImage,
-    MetadataRecord, NewTopic, PartitionRegistration, PlanError, TopicDefaults,
+    BrokerRegistrationRequest, ConfigResource, ControllerOp, ElectionPolicy, Endpoint,
+    MetadataImage, MetadataRecord, NewTopic, PartitionRegistration, PlanError, TopicDefaults,
     PRODUCER_ID_BLOCK_SIZE,
 };
 use weir_core::partition::ReplicationConfig;
@@ -122,6 +122,9 @@ pub struct Broker {
     /// Set when shutdown begins: heartbeats stop, so the controller does
     /// not unfence a broker that asked to be fenced for its shutdown.
     shutting_down: AtomicBool,
+    /// The broker epoch of this node's last clean shutdown (its
+    /// clean-shutdown marker), -1 when the last stop was not clean.
+    previous_broker_epoch: i64,
     producer_ids: tokio::sync::Mutex<ProducerIds>,
     background: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     groups: Arc<GroupCoordinatorHandle>,
@@ -141,6 +144,64 @@ pub fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+/// Kafka's clean-shutdown marker in the first log dir: written last by a
+/// clean shutdown with the broker epoch, removed at start, so its
+/// presence at start proves the previous stop flushed everything.
+const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
+
+/// Read and remove the marker: the broker epoch of the last clean
+/// shutdown, or -1 (none, or unreadable: treated as unclean).
+fn take_clean_shutdown_marker(config: &BrokerConfig) -> i64 {
+    let Some(dir) = config.log_dirs.first() else {
+        return -1;
+    };
+    let path = dir.join(CLEAN_SHUTDOWN_FILE);
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return -1;
+    };
+    let epoch = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v.get("brokerEpoch").and_then(serde_json::Value::as_i64))
+        .unwrap_or(-1);
+    if let Err(e) = std::fs::remove_file(&path) {
+        tracing::warn!(path = %path.display(), "cannot remove the clean-shutdown marker: {e}");
+        return -1;
+    }
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    tracing::info!(
+        previous_broker_epoch = epoch,
+        "the previous shutdown was clean"
+    );
+    epoch
+}
+
+/// Write the marker (`{"version":0,"brokerEpoch":N}`, Kafka's format),
+/// fsynced, once every log is closed.
+fn write_clean_shutdown_marker(config: &BrokerConfig, broker_epoch: i64) {
+    let Some(dir) = config.log_dirs.first() else {
+        return;
+    };
+    let path = dir.join(CLEAN_SHUTDOWN_FILE);
+    let text = format!("{{\"version\":0,\"brokerEpoch\":{broker_epoch}}}");
+    let result = std::fs::File::create(&path).and_then(|mut f| {
+        use std::io::Write;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()
+    });
+    match result {
+        Ok(()) => {
+            if let Ok(d) = std::fs::File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
+        Err(e) => {
+            tracing::warn!(path = %path.display(), "cannot write the clean-shutdown marker: {e}")
+        }
+    }
 }
 
 /// Resolve `controller.quorum.voters` to socket addresses.
@@ -177,6 +238,7 @@ impl Broker {
     pub async fn start(config: BrokerConfig) -> anyhow::Result<Arc<Broker>> {
         let fs: Fs = RealFs::shared();
         crate::log_manager::prepare_dirs(&fs, &config)?;
+        let previous_broker_epoch = take_clean_shutdown_marker(&config);
         let voters = resolve_voters(&config).await?;
         if voters.is_empty() {
             anyhow::bail!(
@@ -242,6 +304,7 @@ impl Broker {
             alter_isr_rx: Mutex::new(Some(alter_isr_rx)),
             self_ref: OnceLock::new(),
             shutting_down: AtomicBool::new(false),
+            previous_broker_epoch,
             producer_ids: tokio::sync::Mutex::new(ProducerIds::default()),
             background: Mutex::new(tasks),
             groups,
@@ -296,6 +359,11 @@ impl Broker {
                     .saturating_mul(1000),
                 leader_imbalance_per_broker_percentage: config
                     .leader_imbalance_per_broker_percentage,
+                election: ElectionPolicy {
+                    elr_enabled: config.eligible_leader_replicas_enable,
+                    default_min_isr: config.min_insync_replicas,
+                    default_unclean: config.unclean_leader_election_enable,
+                },
             },
         );
         Ok((quorum, controller))
@@ -450,6 +518,7 @@ impl Broker {
             incarnation_id: self.incarnation_id,
             listeners,
             rack: self.config.broker_rack.clone(),
+            previous_broker_epoch: self.previous_broker_epoch,
         }
     }
 
@@ -1062,6 +1131,7 @@ impl Broker {
             f.1.stop();
         }
         self.logs.shutdown(&hwms)?;
+        write_clean_shutdown_marker(&self.config, self.broker_epoch());
         self.metadata.shutdown().await;
         tracing::info!("shut down cleanly");
         Ok(())

@@ -253,6 +253,8 @@ pub struct BrokerConfig {
     pub unclean_leader_election_enable: bool,
     /// `controlled.shutdown.enable`: move leaderships away before stopping.
     pub controlled_shutdown_enable: bool,
+    /// `eligible.leader.replicas.enable` (KIP-966; Weir's default: on).
+    pub eligible_leader_replicas_enable: bool,
     /// `auto.leader.rebalance.enable`.
     pub auto_leader_rebalance_enable: bool,
     /// `leader.imbalance.check.interval.seconds`.
@@ -410,6 +412,7 @@ impl BrokerConfig {
         }
         self.unclean_leader_election_enable = p.bool("unclean.leader.election.enable", false)?;
         self.controlled_shutdown_enable = p.bool("controlled.shutdown.enable", true)?;
+        self.eligible_leader_replicas_enable = p.bool("eligible.leader.replicas.enable", true)?;
         self.auto_leader_rebalance_enable = p.bool("auto.leader.rebalance.enable", true)?;
         self.leader_imbalance_check_interval_seconds =
             p.num("leader.imbalance.check.interval.seconds", 300, POSITIVE)?;
@@ -611,6 +614,7 @@ fn defaults() -> BrokerConfig {
         replica_socket_timeout_ms: 30_000,
         unclean_leader_election_enable: false,
         controlled_shutdown_enable: true,
+        eligible_leader_replicas_enable: true,
         auto_leader_rebalance_enable: true,
         leader_imbalance_check_interval_seconds: 300,
         leader_imbalance_per_broker_percentage: 10,

@@ -26,9 +26,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpStream;
 use weir_core::metadata::{
-    plan_auto_rebalance, plan_broker_fenced, plan_broker_unfenced, plan_register_broker,
-    BrokerRegistrationRequest, BrokerSessions, ControllerOp, HeartbeatVerdict, MetadataImage,
-    MetadataRecord, PlanError,
+    plan_auto_rebalance, plan_broker_fenced_with, plan_broker_unfenced_with,
+    plan_register_broker_with, BrokerRegistrationRequest, BrokerSessions, ControllerOp,
+    ElectionPolicy, HeartbeatVerdict, MetadataImage, MetadataRecord, PlanError,
 };
 
 /// A broker's request to the active controller.
@@ -119,6 +119,10 @@ pub struct ControllerConfig {
     pub leader_imbalance_check_interval_ms: i64,
     /// `leader.imbalance.per.broker.percentage`.
     pub leader_imbalance_per_broker_percentage: i32,
+    /// Election rules: `eligible.leader.replicas.enable`,
+    /// `min.insync.replicas`, `unclean.leader.election.enable` (topic
+    /// configs override the last two).
+    pub election: ElectionPolicy,
 }
 
 #[derive(Debug, Default)]
@@ -270,7 +274,7 @@ impl Controller {
         let image = self.quorum.image();
         match request {
             ControllerRequest::Commit(op) => {
-                let records = match op.plan(&image) {
+                let records = match op.plan_with(&image, &self.config.election) {
                     Ok(r) => r,
                     Err(e) => return ControllerResponse::Refused(e),
                 };
@@ -280,10 +284,11 @@ impl Controller {
                 }
             }
             ControllerRequest::Register(request) => {
-                let (broker_epoch, records) = match plan_register_broker(&image, &request) {
-                    Ok(x) => x,
-                    Err(e) => return ControllerResponse::Refused(e),
-                };
+                let (broker_epoch, records) =
+                    match plan_register_broker_with(&image, &request, &self.config.election) {
+                        Ok(x) => x,
+                        Err(e) => return ControllerResponse::Refused(e),
+                    };
                 let fresh = !records.is_empty();
                 match self.propose(records).await {
                     Ok(index) => {
@@ -335,7 +340,9 @@ impl Controller {
                     },
                     HeartbeatVerdict::Unfence => {
                         tracing::info!(broker = broker_id, "unfencing broker: caught up");
-                        match self.propose(plan_broker_unfenced(&image, broker_id)).await {
+                        let records =
+                            plan_broker_unfenced_with(&image, broker_id, &self.config.election);
+                        match self.propose(records).await {
                             Ok(index) => ControllerResponse::Heartbeat {
                                 fenced: false,
                                 index,
@@ -393,7 +400,8 @@ impl Controller {
                 silence_ms = silence,
                 "fencing broker: no heartbeat within broker.session.timeout.ms"
             );
-            let _ = self.propose(plan_broker_fenced(&image, broker_id)).await;
+            let records = plan_broker_fenced_with(&image, broker_id, &self.config.election);
+            let _ = self.propose(records).await;
         }
         self.maybe_rebalance(&mut state, now).await;
     }

@@ -621,6 +621,7 @@ impl Sim {
                 incarnation_id: sim.brokers[i].incarnation_id(),
                 listeners: vec![],
                 rack: None,
+                previous_broker_epoch: -1,
             };
             let (epoch, records) = plan_register_broker(&sim.ctrl_image, &req).unwrap();
             sim.commit(records);
@@ -889,6 +890,7 @@ impl Sim {
                     incarnation_id: incarnation,
                     listeners: vec![],
                     rack: None,
+                    previous_broker_epoch: -1,
                 };
                 if let Ok((broker_epoch, records)) = plan_register_broker(&self.ctrl_image, &req) {
                     let fresh = !records.is_empty();

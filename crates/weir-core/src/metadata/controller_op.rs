@@ -11,9 +11,9 @@
 //!
 //! Broker registration is planned by [`plan_register_broker`].
 
-use super::election::plan_broker_fenced;
+use super::election::{plan_broker_fenced_with, plan_unclean_shutdown, ElectionPolicy};
 use super::image::MetadataImage;
-use super::plan_alter_partition::{plan_alter_partition, AlterPartitionRequest};
+use super::plan_alter_partition::{plan_alter_partition_with, AlterPartitionRequest};
 use super::plan_configs::{plan_alter_configs, AlterConfigOp, AlterConfigOpType};
 use super::plan_elect_leaders::{plan_preferred_election, ElectionType};
 use super::plan_error::PlanError;
@@ -109,8 +109,18 @@ pub enum ControllerOp {
 }
 
 impl ControllerOp {
-    /// The records that carry out this op on `image`, or why not.
+    /// The records that carry out this op on `image`, or why not (the
+    /// election rules before KIP-966: [`ElectionPolicy::default`]).
     pub fn plan(&self, image: &MetadataImage) -> Result<Vec<MetadataRecord>, PlanError> {
+        self.plan_with(image, &ElectionPolicy::default())
+    }
+
+    /// [`ControllerOp::plan`] under the controller's election `policy`.
+    pub fn plan_with(
+        &self,
+        image: &MetadataImage,
+        policy: &ElectionPolicy,
+    ) -> Result<Vec<MetadataRecord>, PlanError> {
         match self {
             ControllerOp::CreateTopic {
                 topic,
@@ -132,7 +142,9 @@ impl ControllerOp {
             ControllerOp::ReplaceConfigs { resource, configs } => {
                 plan_alter_configs(image, resource, &replace_ops(image, resource, configs))
             }
-            ControllerOp::AlterPartition(request) => plan_alter_partition(image, request),
+            ControllerOp::AlterPartition(request) => {
+                plan_alter_partition_with(image, request, policy)
+            }
             ControllerOp::ElectLeaders {
                 election_type,
                 partitions,
@@ -150,7 +162,12 @@ impl ControllerOp {
             ControllerOp::ControlledShutdown {
                 broker_id,
                 broker_epoch,
-            } => super::election::plan_controlled_shutdown(image, *broker_id, *broker_epoch),
+            } => super::election::plan_controlled_shutdown_with(
+                image,
+                *broker_id,
+                *broker_epoch,
+                policy,
+            ),
         }
     }
 }
@@ -193,6 +210,16 @@ pub struct BrokerRegistrationRequest {
     pub listeners: Vec<Endpoint>,
     /// `broker.rack`.
     pub rack: Option<String>,
+    /// The broker epoch this broker had when it last shut down cleanly
+    /// (from its clean-shutdown marker), -1 when it did not: Kafka's
+    /// `PreviousBrokerEpoch` (KIP-966). A restart is clean when it matches
+    /// the registered epoch.
+    #[serde(default = "no_epoch")]
+    pub previous_broker_epoch: i64,
+}
+
+fn no_epoch() -> i64 {
+    -1
 }
 
 /// The broker epoch a registration gets and the records that make it.
@@ -201,7 +228,7 @@ pub struct BrokerRegistrationRequest {
 ///   current epoch and no records.
 /// - A new incarnation of a registered broker is a restart: the old
 ///   registration is fenced first (it leaves ISRs it is not the last
-///   member of, and loses leaderships, by [`plan_broker_fenced`]) because
+///   member of, and loses leaderships, by [`super::election::plan_broker_fenced`]) because
 ///   the restarted process may have lost unflushed data; then it is
 ///   registered again, fenced, with a higher epoch.
 /// - The epoch is above both the old epoch and the image's record count,
@@ -209,6 +236,19 @@ pub struct BrokerRegistrationRequest {
 pub fn plan_register_broker(
     image: &MetadataImage,
     request: &BrokerRegistrationRequest,
+) -> Result<(i64, Vec<MetadataRecord>), PlanError> {
+    plan_register_broker_with(image, request, &ElectionPolicy::default())
+}
+
+/// [`plan_register_broker`] under `policy`: with ELR, a restart whose
+/// `previous_broker_epoch` is not the registered epoch (no clean
+/// shutdown: unflushed records may be gone) also takes the broker out of
+/// every ELR ([`plan_unclean_shutdown`]), after the old incarnation is
+/// fenced.
+pub fn plan_register_broker_with(
+    image: &MetadataImage,
+    request: &BrokerRegistrationRequest,
+    policy: &ElectionPolicy,
 ) -> Result<(i64, Vec<MetadataRecord>), PlanError> {
     if request.broker_id < 0 {
         return Err(PlanError::InvalidRequest(format!(
@@ -223,7 +263,18 @@ pub fn plan_register_broker(
             return Ok((old.broker_epoch, records));
         }
         if !old.fenced {
-            records.extend(plan_broker_fenced(image, request.broker_id));
+            records.extend(plan_broker_fenced_with(image, request.broker_id, policy));
+        }
+        let clean =
+            request.previous_broker_epoch >= 0 && request.previous_broker_epoch == old.broker_epoch;
+        if !clean && policy.elr_enabled {
+            let mut after = image.clone();
+            for r in &records {
+                after
+                    .apply(r)
+                    .map_err(|e| PlanError::InvalidRequest(e.to_string()))?;
+            }
+            records.extend(plan_unclean_shutdown(&after, request.broker_id, policy));
         }
         epoch = epoch.max(old.broker_epoch.saturating_add(1));
     }
@@ -256,6 +307,7 @@ mod tests {
             incarnation_id: Uuid::from_u128(incarnation),
             listeners: vec![endpoint(9090 + id.max(0) as u16)],
             rack: None,
+            previous_broker_epoch: -1,
         }
     }
 

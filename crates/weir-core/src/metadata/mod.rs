@@ -43,16 +43,22 @@ mod topic_name;
 mod tests;
 
 pub use controller_op::{
-    plan_register_broker, replace_ops, BrokerRegistrationRequest, ControllerOp,
+    plan_register_broker, plan_register_broker_with, replace_ops, BrokerRegistrationRequest,
+    ControllerOp,
 };
-pub use election::{plan_broker_fenced, plan_broker_unfenced, plan_controlled_shutdown};
+pub use election::{
+    plan_broker_fenced, plan_broker_fenced_with, plan_broker_unfenced, plan_broker_unfenced_with,
+    plan_controlled_shutdown, plan_controlled_shutdown_with, plan_unclean_shutdown, ElectionPolicy,
+};
 pub use group_coordinator::{group_coordinator, offsets_partition};
 pub use image::{
     BrokerRegistration, MetadataError, MetadataImage, PartitionChangeFields, PartitionRegistration,
     TopicImage,
 };
 pub use placement::{assign_replicas, rack_alternated_brokers, PlacementBroker};
-pub use plan_alter_partition::{plan_alter_partition, AlterPartitionRequest};
+pub use plan_alter_partition::{
+    plan_alter_partition, plan_alter_partition_with, AlterPartitionRequest,
+};
 pub use plan_configs::{plan_alter_configs, AlterConfigOp, AlterConfigOpType};
 pub use plan_elect_leaders::{
     plan_auto_rebalance, plan_preferred_election, preferred_election_results, ElectionOutcome,

@@ -28,6 +28,7 @@
 //! An ISR equal to the current one commits nothing (the answer is the
 //! current state). ELR bookkeeping on ISR changes comes with issue 6.
 
+use super::election::{elr_for_isr_change, ElectionPolicy};
 use super::image::MetadataImage;
 use super::plan_error::PlanError;
 use super::records::MetadataRecord;
@@ -59,6 +60,17 @@ pub struct AlterPartitionRequest {
 pub fn plan_alter_partition(
     image: &MetadataImage,
     request: &AlterPartitionRequest,
+) -> Result<Vec<MetadataRecord>, PlanError> {
+    plan_alter_partition_with(image, request, &ElectionPolicy::default())
+}
+
+/// [`plan_alter_partition`] under `policy`: with ELR (KIP-966), members
+/// that leave an ISR below min ISR become eligible leader replicas, and an
+/// ISR back at min ISR clears the ELR.
+pub fn plan_alter_partition_with(
+    image: &MetadataImage,
+    request: &AlterPartitionRequest,
+    policy: &ElectionPolicy,
 ) -> Result<Vec<MetadataRecord>, PlanError> {
     let topic = image.topic(&request.topic_id).ok_or_else(|| {
         PlanError::UnknownTopicId(format!("Unknown topic id {}", request.topic_id))
@@ -148,13 +160,14 @@ pub fn plan_alter_partition(
     if *isr == p.isr {
         return Ok(Vec::new());
     }
+    let (elr, last_known_elr) = elr_for_isr_change(image, &topic.name, p, isr, policy);
     Ok(vec![MetadataRecord::PartitionChange {
         topic_id: request.topic_id,
         partition: request.partition,
         leader: None,
         isr: Some(isr.clone()),
-        elr: None,
-        last_known_elr: None,
+        elr,
+        last_known_elr,
         replicas: None,
     }])
 }

@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 mod elect_leaders;
 mod elections;
+mod elr;
 mod image_apply;
 mod plans;
 
