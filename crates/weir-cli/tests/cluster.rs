@@ -527,8 +527,9 @@ fn a_fenced_brokers_partitions_get_new_leaders_from_the_isr() {
     let survivors: Vec<usize> = (1..=3).filter(|&i| i != victim).collect();
     fence_and_check(&mut cluster, &rt, victim, &survivors, "fence");
 
-    // The last ISR member stays in the ISR and the partition has no leader
-    // (leader -1, LEADER_NOT_AVAILABLE), with a new leader epoch.
+    // With ELR (KIP-966, on by default) the last ISR member leaves the ISR
+    // for the ELR and the partition has no leader (leader -1,
+    // LEADER_NOT_AVAILABLE), with a new leader epoch.
     let p = wait_for(
         &cluster,
         "the RF=1 partition of the fenced node is leaderless on the survivors",
@@ -556,7 +557,7 @@ fn a_fenced_brokers_partitions_get_new_leaders_from_the_isr() {
             }
         },
     );
-    assert_eq!(ids(&p.isr), [v], "the last ISR member stays: {p:?}");
+    assert_eq!(ids(&p.isr), Vec::<i32>::new(), "the ISR empties: {p:?}");
     assert_eq!(ids(&p.offline_replicas), [v], "{p:?}");
     assert_eq!(
         p.error.as_ref().map(|e| e.code()),

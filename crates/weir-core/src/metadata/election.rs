@@ -292,7 +292,8 @@ fn target_elr(
 /// assignment order, else none; an empty target ISR is not written (the
 /// last member stays). With ELR: the ISR may empty; the ELR follows
 /// [`target_elr`]; with no valid ISR member the first acceptable ELR
-/// member leads, alone in the ISR. Either way, when nobody is valid and
+/// member leads, alone in the ISR, else (no ISR, no ELR) the first
+/// returning member of the last known ELR. Either way, when nobody is valid and
 /// the topic allows unclean election, the first acceptable replica leads
 /// alone (possible data loss, logged by the caller's shell) and the ELR
 /// is cleared.
@@ -326,6 +327,21 @@ fn partition_change_with(
         if let Some(r) = elr.iter().copied().find(|r| acceptable(*r)) {
             leader = r;
             target_isr = vec![r];
+        } else if target_isr.is_empty() && elr.is_empty() {
+            // KIP-966's last known leader: with no ISR and no ELR member
+            // left (every one shut down uncleanly), the first returning
+            // member of the last known ELR leads. It holds everything that
+            // was committed except what its own crash lost; nothing better
+            // remains (the rule a lone replica's crash and restart needs).
+            if let Some(r) = current
+                .last_known_elr
+                .iter()
+                .copied()
+                .find(|r| acceptable(*r))
+            {
+                leader = r;
+                target_isr = vec![r];
+            }
         }
     }
     if leader == NO_LEADER && rules.unclean {

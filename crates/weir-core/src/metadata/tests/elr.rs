@@ -252,3 +252,37 @@ fn without_elr_the_rules_are_the_old_ones() {
         vec![change(tid(T), 0, Some(NO_LEADER), None), fence(1)]
     );
 }
+
+#[test]
+fn the_last_replica_standing_leads_again_after_a_crash() {
+    // RF=1 (min ISR capped at 1): the lone replica is fenced, restarts
+    // without a clean shutdown (out of the ELR, into the last known ELR)
+    // and, as nothing better exists, leads again when unfenced.
+    let mut image = cluster(&[1]);
+    image.apply(&topic("t", tid(T))).unwrap();
+    image.apply(&partition(tid(T), 0, &[1], &[1], 1)).unwrap();
+    let fenced = plan_broker_fenced_with(&image, 1, &policy());
+    apply_all(&mut image, &fenced);
+    assert_eq!(state(&image), (-1, vec![], vec![1], vec![]));
+    let restart = BrokerRegistrationRequest {
+        broker_id: 1,
+        incarnation_id: Uuid::from_u128(77),
+        listeners: vec![],
+        rack: None,
+        previous_broker_epoch: -1,
+    };
+    let (epoch, got) = plan_register_broker_with(&image, &restart, &policy()).unwrap();
+    apply_all(&mut image, &got);
+    assert_eq!(state(&image), (-1, vec![], vec![], vec![1]));
+    let got = plan_broker_unfenced_with(&image, 1, &policy());
+    assert_eq!(
+        got,
+        vec![
+            MetadataRecord::UnfenceBroker {
+                broker_id: 1,
+                broker_epoch: epoch
+            },
+            elr_change(Some(1), Some(&[1]), None, Some(&[]))
+        ]
+    );
+}
