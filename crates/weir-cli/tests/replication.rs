@@ -748,3 +748,137 @@ fn an_unreplicated_tail_is_truncated_when_the_old_leader_returns() {
         "the returning leader truncated by diverging epoch"
     );
 }
+
+/// Issue 6 (b), KIP-966: the ISR shrinks below min ISR (two replicas
+/// stop cleanly, the second one becomes an eligible leader replica), then
+/// the leader is SIGKILLed: no ISR member is left. The ELR member returns
+/// first and is elected; nothing acknowledged is lost. The partition
+/// lives on nodes 1, 4, 5 (4 and 5 broker-only) so the metadata quorum
+/// (voters 1-3) survives.
+#[test]
+fn an_eligible_leader_replica_returning_first_is_elected() {
+    let rt = rt();
+    let mut cluster = Cluster::start_with_observers(3, 2, PROPS);
+    let topic = "elr";
+    create_topic(&mut cluster, topic, &["--replica-assignment", "1:4:5"]);
+    wait_isr(&rt, &cluster, 1, topic, &[1, 4, 5], Duration::from_secs(20));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mark = Arc::new(AtomicBool::new(false));
+    let produced = rt.block_on(produce(
+        cluster.node(1).bootstrap(),
+        topic.to_owned(),
+        Acks::All,
+        stop,
+        mark,
+        40,
+    ));
+    assert_eq!(produced.acked.len(), 40, "{:?}", produced.failed);
+    // 4 stops cleanly: ISR [1,5] is still at min ISR 2.
+    assert!(cluster.terminate(4).success());
+    wait_isr(&rt, &cluster, 1, topic, &[1, 5], Duration::from_secs(20));
+    // 5 stops cleanly: ISR [1] is below min ISR, so 5 is eligible.
+    assert!(cluster.terminate(5).success());
+    wait_isr(&rt, &cluster, 1, topic, &[1], Duration::from_secs(20));
+    // The leader dies: no ISR member left, both are eligible, none live.
+    cluster.kill(1);
+    wait_for(
+        &cluster,
+        "elr-0 offline",
+        Duration::from_secs(20),
+        || match layout(&rt, &cluster, 2, topic)? {
+            (-1, isr) if isr.is_empty() => Ok(()),
+            other => Err(format!("{other:?}")),
+        },
+    );
+    // 5 returns first, cleanly: it is elected from the ELR.
+    cluster.restart(5);
+    wait_isr(&rt, &cluster, 2, topic, &[5], Duration::from_secs(30));
+    let (leader, _) = layout(&rt, &cluster, 2, topic).expect("metadata");
+    assert_eq!(leader, 5);
+    // Alone it is below min ISR, so (KIP-966) its high watermark may not
+    // pass what it last knew as a follower; once 4 returns and rejoins,
+    // the mark covers everything acknowledged.
+    cluster.restart(4);
+    wait_isr(&rt, &cluster, 2, topic, &[4, 5], Duration::from_secs(30));
+    let read = rt
+        .block_on(read_all(&cluster.node(5).bootstrap(), topic))
+        .expect("read back");
+    check_no_loss(&produced, &read);
+    assert_eq!(read.len(), 40);
+}
+
+/// Issue 6 (d): with unclean election off, a partition whose only live
+/// replica is out of sync stays offline rather than losing data; it
+/// comes back with every acknowledged record once an in-sync replica
+/// returns.
+#[test]
+fn unclean_election_off_keeps_a_partition_offline_instead_of_losing_data() {
+    let rt = rt();
+    let mut cluster = Cluster::start_with_observers(3, 2, PROPS);
+    let topic = "no-unclean";
+    create_topic(&mut cluster, topic, &["--replica-assignment", "1:4:5"]);
+    wait_isr(&rt, &cluster, 1, topic, &[1, 4, 5], Duration::from_secs(20));
+    // 4 dies; the others take records it never sees.
+    cluster.kill(4);
+    wait_isr(&rt, &cluster, 1, topic, &[1, 5], Duration::from_secs(20));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mark = Arc::new(AtomicBool::new(false));
+    let produced = rt.block_on(produce(
+        cluster.node(1).bootstrap(),
+        topic.to_owned(),
+        Acks::All,
+        stop,
+        mark,
+        30,
+    ));
+    assert_eq!(produced.acked.len(), 30, "{:?}", produced.failed);
+    // Both in-sync replicas die; the out-of-sync 4 comes back.
+    cluster.kill(5);
+    cluster.kill(1);
+    cluster.restart(4);
+    wait_for(&cluster, "4 is unfenced", Duration::from_secs(20), || {
+        let md = rt
+            .block_on(node_metadata(cluster.node(2).port, Some(&[topic])))
+            .map_err(|e| e.to_string())?;
+        if md.brokers.keys().any(|b| b.0 == 4) {
+            Ok(())
+        } else {
+            Err(format!("brokers {:?}", md.brokers.keys()))
+        }
+    });
+    // 1 and 5 are fenced (after their sessions expire, or a controller
+    // failover's fresh sessions): the partition goes offline, and stays
+    // so although 4 is live, because 4 is neither in sync nor eligible.
+    wait_for(
+        &cluster,
+        "no-unclean-0 offline",
+        Duration::from_secs(30),
+        || match layout(&rt, &cluster, 2, topic)? {
+            (-1, _) => Ok(()),
+            (4, isr) => panic!("the out-of-sync replica 4 was elected (ISR {isr:?})"),
+            other => Err(format!("{other:?}")),
+        },
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let (leader, _) = layout(&rt, &cluster, 2, topic).expect("metadata");
+    assert_eq!(leader, -1, "an out-of-sync replica was elected");
+    // The in-sync replicas return (after crashes: the last known leader
+    // rule elects one of them); nothing acknowledged is lost.
+    cluster.restart(1);
+    cluster.restart(5);
+    let leader = wait_for(
+        &cluster,
+        "a leader again",
+        Duration::from_secs(30),
+        || match layout(&rt, &cluster, 2, topic)? {
+            (l, _) if l >= 0 => Ok(l),
+            other => Err(format!("{other:?}")),
+        },
+    );
+    assert!(leader == 1 || leader == 5, "leader {leader}");
+    let read = rt
+        .block_on(read_all(&cluster.node(2).bootstrap(), topic))
+        .expect("read back");
+    check_no_loss(&produced, &read);
+    assert_eq!(read.len(), 30);
+}
