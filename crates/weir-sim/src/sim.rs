@@ -8,9 +8,9 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use uuid::Uuid;
 use weir_core::metadata::{
-    plan_alter_partition, plan_broker_fenced, plan_broker_unfenced, plan_register_broker,
-    AlterPartitionRequest, BrokerRegistrationRequest, BrokerSessions, HeartbeatVerdict,
-    MetadataImage, MetadataRecord, PartitionRegistration,
+    plan_alter_partition_with, plan_broker_fenced_with, plan_broker_unfenced_with,
+    plan_register_broker_with, AlterPartitionRequest, BrokerRegistrationRequest, BrokerSessions,
+    ElectionPolicy, HeartbeatVerdict, MetadataImage, MetadataRecord, PartitionRegistration,
 };
 use weir_core::partition::{
     follower_high_watermark, truncation_for_divergence, Action, FetchRejection, LeaderState,
@@ -61,6 +61,13 @@ pub enum Mix {
     SlowMetadata,
     /// Five brokers, RF=5, min ISR 3.
     Rf5,
+    /// The crashy mix with KIP-966's eligible leader replicas on (every
+    /// restart is unclean: SIGKILL or power loss).
+    Elr,
+    /// [`Mix::Elr`] with unclean leader election allowed: out-of-sync
+    /// replicas may lead, so acknowledged records may be lost (not in
+    /// [`Mix::ALL`]; a test expects the loss).
+    Unclean,
     /// min.insync.replicas=1 (no power loss: with one copy it is unsafe).
     MinIsr1,
     /// Short restarts, long message delays and frequent power loss, so
@@ -73,13 +80,14 @@ pub enum Mix {
 
 impl Mix {
     /// Every mix, for the long mode's rotation.
-    pub const ALL: [Mix; 6] = [
+    pub const ALL: [Mix; 7] = [
         Mix::Default,
         Mix::Lossy,
         Mix::Crashy,
         Mix::SlowMetadata,
         Mix::Rf5,
         Mix::MinIsr1,
+        Mix::Elr,
     ];
 
     /// The name `WEIR_SIM_MIX` takes.
@@ -91,6 +99,8 @@ impl Mix {
             Mix::SlowMetadata => "slowmeta",
             Mix::Rf5 => "rf5",
             Mix::MinIsr1 => "minisr1",
+            Mix::Elr => "elr",
+            Mix::Unclean => "unclean",
             Mix::StaleIncarnations => "stale",
         }
     }
@@ -99,7 +109,7 @@ impl Mix {
     pub fn from_name(name: &str) -> Option<Mix> {
         Mix::ALL
             .into_iter()
-            .chain([Mix::StaleIncarnations])
+            .chain([Mix::StaleIncarnations, Mix::Unclean])
             .find(|m| m.name() == name)
     }
 }
@@ -166,6 +176,9 @@ pub struct SimConfig {
     /// epochs (pre-KIP-903), and the stale-incarnation mix loses
     /// acknowledged records.
     pub kip903_controller_check: bool,
+    /// The controller's election rules (ELR, unclean election); the
+    /// default is the pre-KIP-966 one.
+    pub election: ElectionPolicy,
     /// Print every event to stderr as it happens.
     pub verbose: bool,
 }
@@ -200,6 +213,7 @@ impl SimConfig {
             max_fetch_entries: 25,
             broken: None,
             kip903_controller_check: false,
+            election: ElectionPolicy::default(),
             verbose: false,
         }
     }
@@ -237,6 +251,16 @@ impl SimConfig {
                 c.min_isr = 1;
                 c.power_loss_rate = 0.0;
                 c.crash_rate = 0.004;
+            }
+            Mix::Elr | Mix::Unclean => {
+                c.crash_rate = 0.01;
+                c.partition_rate = 0.005;
+                c.power_loss_rate = 0.005;
+                c.election = ElectionPolicy {
+                    elr_enabled: true,
+                    default_min_isr: c.min_isr as i32,
+                    default_unclean: mix == Mix::Unclean,
+                };
             }
             Mix::StaleIncarnations => {
                 c.long_delay_rate = 0.2;
@@ -623,14 +647,15 @@ impl Sim {
                 rack: None,
                 previous_broker_epoch: -1,
             };
-            let (epoch, records) = plan_register_broker(&sim.ctrl_image, &req).unwrap();
+            let (epoch, records) =
+                plan_register_broker_with(&sim.ctrl_image, &req, &sim.cfg.election).unwrap();
             sim.commit(records);
             let index = sim.ctrl_log.len() as u64;
             sim.sessions.registered(req.broker_id, 0, index);
             sim.brokers[i].broker_epoch = Some(epoch);
         }
         for id in 1..=n as i32 {
-            let records = plan_broker_unfenced(&sim.ctrl_image, id);
+            let records = plan_broker_unfenced_with(&sim.ctrl_image, id, &sim.cfg.election);
             sim.commit(records);
         }
         let mut replicas: Vec<i32> = (1..=n as i32).collect();
@@ -892,7 +917,9 @@ impl Sim {
                     rack: None,
                     previous_broker_epoch: -1,
                 };
-                if let Ok((broker_epoch, records)) = plan_register_broker(&self.ctrl_image, &req) {
+                if let Ok((broker_epoch, records)) =
+                    plan_register_broker_with(&self.ctrl_image, &req, &self.cfg.election)
+                {
                     let fresh = !records.is_empty();
                     self.commit(records);
                     if fresh {
@@ -927,7 +954,8 @@ impl Sim {
                     index,
                 );
                 if verdict == HeartbeatVerdict::Unfence {
-                    let records = plan_broker_unfenced(&self.ctrl_image, id);
+                    let records =
+                        plan_broker_unfenced_with(&self.ctrl_image, id, &self.cfg.election);
                     self.commit(records);
                 }
                 let upto = self.ctrl_log.len();
@@ -946,7 +974,7 @@ impl Sim {
                 // The KIP-903 broker-epoch check is weir-core's own
                 // (`plan_alter_partition`), applied when the request
                 // carries epochs (`kip903_controller_check`).
-                let result = plan_alter_partition(&self.ctrl_image, &req);
+                let result = plan_alter_partition_with(&self.ctrl_image, &req, &self.cfg.election);
                 let error = result.as_ref().map_or_else(|e| e.error_code(), |_| 0);
                 match result {
                     Ok(records) => self.commit(records),
@@ -981,7 +1009,7 @@ impl Sim {
         let expired = self.sessions.expired(&self.ctrl_image, self.now);
         for id in expired {
             self.ev(format!("ctrl: session of {id} expired"));
-            let records = plan_broker_fenced(&self.ctrl_image, id);
+            let records = plan_broker_fenced_with(&self.ctrl_image, id, &self.cfg.election);
             self.commit(records);
         }
     }

@@ -23,7 +23,8 @@
 //!   let it pass a replica that might still be elected.
 //! - High watermark = min LEO over the maximal ISR (the leader's own LEO
 //!   included); it moves only forward, and only while the maximal ISR has
-//!   at least `min.insync.replicas` members (KIP-966; the effective value,
+//!   at least `min.insync.replicas` members, counted in the *committed*
+//!   ISR (KIP-966; the effective value,
 //!   capped at the replication factor, comes from the caller). Unlike
 //!   Kafka 3.x, an ISR member that stopped fetching still holds the mark
 //!   back until the shrink is committed: that is the rule the simulator
@@ -396,7 +397,12 @@ impl LeaderState {
 
     fn advance_high_watermark(&mut self) -> Option<Action> {
         let maximal = self.maximal_isr();
-        if maximal.len() < self.config.min_insync_replicas {
+        // KIP-966: the *committed* ISR must hold min ISR. A pending
+        // expansion may not count: the controller does not know it, and
+        // with ELR it may elect an eligible replica that lacks what the
+        // joiner helped commit (weir-sim's ELR mix, seed 161, loses an
+        // acknowledged record that way).
+        if self.isr.len() < self.config.min_insync_replicas {
             return None;
         }
         let mut candidate = self.log_end_offset;
