@@ -7,8 +7,9 @@
 //! ([`preferred_election_results`]): a partition changed by the commit was
 //! elected, the others say why not. Topic names unknown to this broker are
 //! answered UNKNOWN_TOPIC_OR_PARTITION without asking the controller.
-//! Unclean election (type 1) is refused with INVALID_REQUEST until issue 6
-//! brings it.
+//! Unclean election (type 1) elects, for leaderless partitions only, by
+//! the controller's order and else any live replica
+//! (`plan_unclean_election`, results by `unclean_election_results`).
 
 use super::Outcome;
 use crate::broker::Broker;
@@ -18,7 +19,8 @@ use kafka_protocol::protocol::StrBytes;
 use std::sync::Arc;
 use uuid::Uuid;
 use weir_core::metadata::{
-    preferred_election_results, ControllerOp, ElectionResult, ElectionType, MetadataImage,
+    preferred_election_results, unclean_election_results, ControllerOp, ElectionResult,
+    ElectionType, MetadataImage,
 };
 
 /// UNKNOWN_TOPIC_OR_PARTITION.
@@ -49,7 +51,15 @@ pub async fn handle(broker: &Arc<Broker>, request: ElectLeadersRequest, version:
     match broker.commit_op(op).await {
         Ok(records) => {
             let image = broker.image();
-            for result in preferred_election_results(&image, partitions.as_deref(), &records) {
+            let results = match election_type {
+                ElectionType::Preferred => {
+                    preferred_election_results(&image, partitions.as_deref(), &records)
+                }
+                ElectionType::Unclean => {
+                    unclean_election_results(&image, partitions.as_deref(), &records)
+                }
+            };
+            for result in results {
                 answer.add_result(&image, &result);
             }
             Outcome::respond(answer.response())

@@ -15,7 +15,7 @@ use super::election::{plan_broker_fenced_with, plan_unclean_shutdown, ElectionPo
 use super::image::MetadataImage;
 use super::plan_alter_partition::{plan_alter_partition_with, AlterPartitionRequest};
 use super::plan_configs::{plan_alter_configs, AlterConfigOp, AlterConfigOpType};
-use super::plan_elect_leaders::{plan_preferred_election, ElectionType};
+use super::plan_elect_leaders::{plan_preferred_election, plan_unclean_election, ElectionType};
 use super::plan_error::PlanError;
 use super::plan_producer_ids::plan_producer_id_block;
 use super::plan_topics::{
@@ -152,9 +152,9 @@ impl ControllerOp {
                 ElectionType::Preferred => {
                     Ok(plan_preferred_election(image, partitions.as_deref()).0)
                 }
-                ElectionType::Unclean => Err(PlanError::InvalidRequest(
-                    "Unclean leader election is not supported yet".into(),
-                )),
+                ElectionType::Unclean => {
+                    Ok(plan_unclean_election(image, partitions.as_deref(), policy).0)
+                }
             },
             ControllerOp::ProducerIdBlock { broker_id, size } => {
                 plan_producer_id_block(image, *broker_id, *size).map(|(_, records)| records)

@@ -376,6 +376,38 @@ fn partition_change_with(
     })
 }
 
+/// The election a leaderless partition gets under `policy` (its ISR kept
+/// as the target; every unfenced replica acceptable; unclean election
+/// allowed when `force_unclean`, else as the topic says): the records,
+/// empty when it has a leader or nobody can be elected.
+pub(super) fn plan_leaderless_partition(
+    image: &MetadataImage,
+    topic_id: Uuid,
+    partition: i32,
+    policy: &ElectionPolicy,
+    force_unclean: bool,
+) -> Vec<MetadataRecord> {
+    let Some(topic) = image.topic(&topic_id) else {
+        return Vec::new();
+    };
+    let Some(p) = topic.partitions.get(&partition) else {
+        return Vec::new();
+    };
+    if p.has_leader() {
+        return Vec::new();
+    }
+    let rules = Rules {
+        elr_enabled: policy.elr_enabled,
+        min_isr: policy.min_isr(image, &topic.name, p),
+        unclean: force_unclean || policy.unclean(image, &topic.name),
+        unclean_shutdown: &[],
+    };
+    let acceptable = |r: i32| image.is_unfenced(r);
+    partition_change_with(topic_id, partition, p, p.isr.clone(), &acceptable, &rules)
+        .into_iter()
+        .collect()
+}
+
 /// [`partition_change_with`] without ELR or unclean election (the rule
 /// preferred-leader election uses: only the leader changes).
 pub(super) fn partition_change(

@@ -61,8 +61,9 @@ pub use plan_alter_partition::{
 };
 pub use plan_configs::{plan_alter_configs, AlterConfigOp, AlterConfigOpType};
 pub use plan_elect_leaders::{
-    plan_auto_rebalance, plan_preferred_election, preferred_election_results, ElectionOutcome,
-    ElectionResult, ElectionType, MAX_ELECTIONS_PER_REBALANCE,
+    plan_auto_rebalance, plan_preferred_election, plan_unclean_election,
+    preferred_election_results, unclean_election_results, ElectionOutcome, ElectionResult,
+    ElectionType, MAX_ELECTIONS_PER_REBALANCE,
 };
 pub use plan_error::PlanError;
 pub use plan_producer_ids::{plan_producer_id_block, ProducerIdBlock, PRODUCER_ID_BLOCK_SIZE};

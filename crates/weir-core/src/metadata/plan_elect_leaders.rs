@@ -13,7 +13,7 @@
 //! (unfencing elects), so the rule here elects the preferred replica or
 //! nothing.
 
-use super::election::partition_change;
+use super::election::{partition_change, ElectionPolicy};
 use super::image::{MetadataImage, PartitionRegistration};
 use super::records::MetadataRecord;
 use std::collections::BTreeMap;
@@ -29,7 +29,9 @@ pub const MAX_ELECTIONS_PER_REBALANCE: usize = 1_000;
 pub enum ElectionType {
     /// 0: the preferred replica, if it is in the ISR and unfenced.
     Preferred,
-    /// 1: any live replica when no ISR member can lead (not yet: issue 6).
+    /// 1: for a leaderless partition, a leader by the controller's order
+    /// (ISR, ELR, last known leader) and else any live replica, whatever
+    /// the topic's `unclean.leader.election.enable` ([`plan_unclean_election`]).
     Unclean,
 }
 
@@ -45,6 +47,8 @@ pub enum ElectionOutcome {
     PreferredLeaderNotAvailable,
     /// UNKNOWN_TOPIC_OR_PARTITION (3).
     UnknownTopicOrPartition,
+    /// ELIGIBLE_LEADERS_NOT_AVAILABLE (83): no live replica to elect.
+    EligibleLeadersNotAvailable,
 }
 
 impl ElectionOutcome {
@@ -55,6 +59,7 @@ impl ElectionOutcome {
             ElectionOutcome::NotNeeded => 84,
             ElectionOutcome::PreferredLeaderNotAvailable => 80,
             ElectionOutcome::UnknownTopicOrPartition => 3,
+            ElectionOutcome::EligibleLeadersNotAvailable => 83,
         }
     }
 }
@@ -177,6 +182,131 @@ pub fn preferred_election_results(
                 })
                 .collect()
         }
+    }
+}
+
+/// Unclean election for `partitions` (`None`: every partition): a
+/// partition with a leader is ELECTION_NOT_NEEDED; a leaderless one gets
+/// the controller's election with unclean election allowed (ISR, ELR,
+/// last known leader, then the first live replica in assignment order:
+/// possible data loss), else ELIGIBLE_LEADERS_NOT_AVAILABLE. As for
+/// preferred election, a run over every partition leaves out the ones
+/// not needed.
+pub fn plan_unclean_election(
+    image: &MetadataImage,
+    partitions: Option<&[(Uuid, i32)]>,
+    policy: &ElectionPolicy,
+) -> (Vec<MetadataRecord>, Vec<ElectionResult>) {
+    let mut records = Vec::new();
+    let mut results = Vec::new();
+    let mut elect = |topic_id: Uuid, partition: i32| {
+        let outcome = match image.partition(&topic_id, partition) {
+            None => ElectionOutcome::UnknownTopicOrPartition,
+            Some(p) if p.has_leader() => ElectionOutcome::NotNeeded,
+            Some(_) => match unclean_change(image, topic_id, partition, policy) {
+                Some(record) => {
+                    records.push(record);
+                    ElectionOutcome::Elected
+                }
+                None => ElectionOutcome::EligibleLeadersNotAvailable,
+            },
+        };
+        unclean_result(image, topic_id, partition, outcome)
+    };
+    match partitions {
+        Some(asked) => {
+            for &(topic_id, partition) in asked {
+                results.push(elect(topic_id, partition));
+            }
+        }
+        None => {
+            for topic in image.topics() {
+                for &partition in topic.partitions.keys() {
+                    let result = elect(topic.topic_id, partition);
+                    if result.outcome != ElectionOutcome::NotNeeded {
+                        results.push(result);
+                    }
+                }
+            }
+        }
+    }
+    (records, results)
+}
+
+/// The results of a committed unclean election, read as
+/// [`preferred_election_results`] does: elected where `committed` changed
+/// the leader, else what `image_after` says.
+pub fn unclean_election_results(
+    image_after: &MetadataImage,
+    partitions: Option<&[(Uuid, i32)]>,
+    committed: &[MetadataRecord],
+) -> Vec<ElectionResult> {
+    let elected = |t: Uuid, p: i32| {
+        committed.iter().any(|r| {
+            matches!(r, MetadataRecord::PartitionChange { topic_id, partition, leader: Some(l), .. }
+                if *topic_id == t && *partition == p && *l >= 0)
+        })
+    };
+    let outcome = |t: Uuid, p: i32| match image_after.partition(&t, p) {
+        None => ElectionOutcome::UnknownTopicOrPartition,
+        Some(_) if elected(t, p) => ElectionOutcome::Elected,
+        Some(r) if r.has_leader() => ElectionOutcome::NotNeeded,
+        Some(_) => ElectionOutcome::EligibleLeadersNotAvailable,
+    };
+    match partitions {
+        Some(asked) => asked
+            .iter()
+            .map(|&(t, p)| unclean_result(image_after, t, p, outcome(t, p)))
+            .collect(),
+        None => {
+            let mut out = Vec::new();
+            for topic in image_after.topics() {
+                for &p in topic.partitions.keys() {
+                    let o = outcome(topic.topic_id, p);
+                    if o != ElectionOutcome::NotNeeded {
+                        out.push(unclean_result(image_after, topic.topic_id, p, o));
+                    }
+                }
+            }
+            out
+        }
+    }
+}
+
+fn unclean_change(
+    image: &MetadataImage,
+    topic_id: Uuid,
+    partition: i32,
+    policy: &ElectionPolicy,
+) -> Option<MetadataRecord> {
+    let records =
+        super::election::plan_leaderless_partition(image, topic_id, partition, policy, true);
+    records
+        .into_iter()
+        .find(|r| matches!(r, MetadataRecord::PartitionChange { leader: Some(l), .. } if *l >= 0))
+}
+
+fn unclean_result(
+    image: &MetadataImage,
+    topic_id: Uuid,
+    partition: i32,
+    outcome: ElectionOutcome,
+) -> ElectionResult {
+    let message = match outcome {
+        ElectionOutcome::Elected => None,
+        ElectionOutcome::NotNeeded => {
+            Some("Leader election not needed for topic partition.".to_string())
+        }
+        ElectionOutcome::EligibleLeadersNotAvailable => {
+            Some("Eligible topic partition leaders are not available.".to_string())
+        }
+        other => Some(message(image, topic_id, partition, other)),
+    };
+    ElectionResult {
+        topic_id,
+        partition,
+        outcome,
+        message,
     }
 }
 

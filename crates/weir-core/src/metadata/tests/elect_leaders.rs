@@ -232,21 +232,45 @@ fn rebalance_is_bounded_per_check() {
 }
 
 #[test]
-fn the_controller_op_plans_preferred_and_refuses_unclean_for_now() {
+fn the_controller_op_plans_preferred_and_unclean_elections() {
     let image = with_partitions(&[(&[1, 2, 3], &[1, 2, 3], 2)]);
     let op = ControllerOp::ElectLeaders {
         election_type: ElectionType::Preferred,
         partitions: None,
     };
     assert_eq!(op.plan(&image), Ok(vec![change(tid(T), 0, Some(1), None)]));
+    // A led partition needs no unclean election.
     let op = ControllerOp::ElectLeaders {
         election_type: ElectionType::Unclean,
         partitions: Some(vec![(tid(T), 0)]),
     };
-    assert_eq!(
-        op.plan(&image),
-        Err(PlanError::InvalidRequest(
-            "Unclean leader election is not supported yet".into()
-        ))
-    );
+    assert_eq!(op.plan(&image), Ok(vec![]));
+}
+
+#[test]
+fn unclean_election_elects_a_live_out_of_sync_replica_only_when_leaderless() {
+    // Partition 0: ISR [1] (fenced), leaderless; 3 is live but out of
+    // sync. Partition 1 is led. The topic does not allow unclean
+    // election; the request does.
+    let mut image = with_partitions(&[(&[1, 2, 3], &[1], -1), (&[2, 3, 1], &[2, 3], 2)]);
+    image.apply(&fence(1)).unwrap();
+    image.apply(&fence(2)).unwrap();
+    let policy = ElectionPolicy::default();
+    let asked = [(tid(T), 0), (tid(T), 1), (tid(T), 5)];
+    let (records, results) = plan_unclean_election(&image, Some(&asked), &policy);
+    assert_eq!(records, vec![change(tid(T), 0, Some(3), Some(&[3]))]);
+    let codes: Vec<i16> = results.iter().map(|r| r.outcome.error_code()).collect();
+    assert_eq!(codes, vec![0, 84, 3]);
+    // After the commit, the broker reports the same.
+    apply_all(&mut image, &records);
+    let after = unclean_election_results(&image, Some(&asked), &records);
+    let codes: Vec<i16> = after.iter().map(|r| r.outcome.error_code()).collect();
+    assert_eq!(codes, vec![0, 84, 3]);
+    // Nobody live: ELIGIBLE_LEADERS_NOT_AVAILABLE.
+    let mut dead = with_partitions(&[(&[1, 2], &[1], -1)]);
+    dead.apply(&fence(1)).unwrap();
+    dead.apply(&fence(2)).unwrap();
+    let (records, results) = plan_unclean_election(&dead, None, &policy);
+    assert!(records.is_empty());
+    assert_eq!(results[0].outcome.error_code(), 83);
 }
