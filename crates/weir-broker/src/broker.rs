@@ -55,7 +55,7 @@ const COMMIT_TIMEOUT: Duration = Duration::from_secs(30);
 /// after this long.
 const ALTER_PARTITION_RETRY_MS: i64 = 5_000;
 /// How long a controlled shutdown waits for the controller.
-const CONTROLLED_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+const CONTROLLED_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often leaders check their followers' lag.
 const ISR_CHECK_INTERVAL: Duration = Duration::from_millis(250);
 
@@ -765,6 +765,32 @@ impl Broker {
                     Some(self.alter_isr.clone()),
                     now,
                 )?;
+                if reg.leader_recovering {
+                    // Elected uncleanly (Kafka's RECOVERING): the ISR may
+                    // not grow until the leader has recovered. Weir keeps
+                    // no transaction state, so taking the log over (epoch
+                    // assigned, producer state rebuilt) is the recovery;
+                    // say so at once.
+                    tracing::warn!(
+                        partition = %tp,
+                        leader_epoch = reg.leader_epoch,
+                        "leading after an unclean election: records acknowledged \
+                         by the previous leaders may be lost"
+                    );
+                    let _ = self.alter_isr.send(AlterIsr {
+                        tp: tp.clone(),
+                        request: weir_core::metadata::AlterPartitionRequest {
+                            broker_id: me,
+                            topic_id,
+                            partition: tp.partition,
+                            leader_epoch: reg.leader_epoch,
+                            partition_epoch: reg.partition_epoch,
+                            new_isr: reg.isr.clone(),
+                            new_isr_broker_epochs: Vec::new(),
+                            leader_recovered: true,
+                        },
+                    });
+                }
                 leaders.insert(tp, partition);
             } else {
                 tracing::info!(
@@ -947,8 +973,11 @@ impl Broker {
                         .unwrap_or_else(|p| p.into_inner())
                         .get(&change.tp)
                         .cloned();
-                    if let Some(p) =
-                        led.filter(|p| p.leader_epoch().0 == change.request.leader_epoch)
+                    // (A recovery notice is not the leader's ISR proposal:
+                    // its refusal proves nothing about that one.)
+                    let proposal = !change.request.leader_recovered;
+                    if let Some(p) = led
+                        .filter(|p| proposal && p.leader_epoch().0 == change.request.leader_epoch)
                     {
                         p.on_alter_isr_refused(plan.error_code());
                     }

@@ -291,6 +291,7 @@ impl Partition {
                         partition_epoch,
                         new_isr: isr,
                         new_isr_broker_epochs: epochs,
+                        leader_recovered: false,
                     };
                     if let Some(tx) = &self.alter_isr {
                         let _ = tx.send(AlterIsr {

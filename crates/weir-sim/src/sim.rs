@@ -1294,6 +1294,7 @@ impl Sim {
                         // weir-core's controller checks KIP-903 epochs when
                         // they are given.
                         new_isr_broker_epochs: if kip903 { member_epochs } else { Vec::new() },
+                        leader_recovered: false,
                     };
                     self.ev(format!(
                         "b{id} leader le={}: AlterPartition isr={} pe={partition_epoch}",

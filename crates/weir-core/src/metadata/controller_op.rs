@@ -402,6 +402,7 @@ mod tests {
                     elr: None,
                     last_known_elr: None,
                     replicas: None,
+                    leader_recovering: None,
                 },
                 MetadataRecord::FenceBroker {
                     broker_id: 2,

@@ -358,11 +358,26 @@ fn partition_change_with(
     } else {
         target_elr(current, &target_isr, rules)
     };
+    // Kafka's LeaderRecoveryState: an unclean leader is RECOVERING until
+    // it says otherwise; any other new leader starts recovered.
+    let recovering = if unclean {
+        true
+    } else if leader != current.leader {
+        false
+    } else {
+        current.leader_recovering
+    };
+    let leader_recovering = (recovering != current.leader_recovering).then_some(recovering);
     let leader = (leader != current.leader).then_some(leader);
     let isr = (target_isr != current.isr).then_some(target_isr);
     let elr = (elr != current.elr).then_some(elr);
     let last_known_elr = (last_known_elr != current.last_known_elr).then_some(last_known_elr);
-    if leader.is_none() && isr.is_none() && elr.is_none() && last_known_elr.is_none() {
+    if leader.is_none()
+        && isr.is_none()
+        && elr.is_none()
+        && last_known_elr.is_none()
+        && leader_recovering.is_none()
+    {
         return None;
     }
     Some(MetadataRecord::PartitionChange {
@@ -373,6 +388,7 @@ fn partition_change_with(
         elr,
         last_known_elr,
         replicas: None,
+        leader_recovering,
     })
 }
 

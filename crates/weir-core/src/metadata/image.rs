@@ -50,6 +50,10 @@ pub struct PartitionRegistration {
     pub leader_epoch: i32,
     /// Bumped on every change.
     pub partition_epoch: i32,
+    /// Elected uncleanly and not yet recovered (Kafka's
+    /// `LeaderRecoveryState.RECOVERING`): the ISR may not grow.
+    #[serde(default)]
+    pub leader_recovering: bool,
 }
 
 impl PartitionRegistration {
@@ -88,6 +92,7 @@ impl PartitionRegistration {
             leader,
             leader_epoch,
             partition_epoch: self.partition_epoch + 1,
+            leader_recovering: change.leader_recovering.unwrap_or(self.leader_recovering),
         }
     }
 
@@ -129,6 +134,8 @@ pub struct PartitionChangeFields<'a> {
     pub last_known_elr: Option<&'a Vec<i32>>,
     /// New replicas.
     pub replicas: Option<&'a Vec<i32>>,
+    /// New leader recovery state.
+    pub leader_recovering: Option<bool>,
 }
 
 fn check_members(what: &str, list: &[i32], within: Option<&[i32]>) -> Result<(), String> {
@@ -323,6 +330,7 @@ impl MetadataImage {
                     leader: *leader,
                     leader_epoch: *leader_epoch,
                     partition_epoch: *partition_epoch,
+                    leader_recovering: false,
                 };
                 self.put_partition(*topic_id, *partition, registration)?
             }
@@ -334,6 +342,7 @@ impl MetadataImage {
                 elr,
                 last_known_elr,
                 replicas,
+                leader_recovering,
             } => {
                 let change = PartitionChangeFields {
                     leader: *leader,
@@ -341,6 +350,7 @@ impl MetadataImage {
                     elr: elr.as_ref(),
                     last_known_elr: last_known_elr.as_ref(),
                     replicas: replicas.as_ref(),
+                    leader_recovering: *leader_recovering,
                 };
                 self.change_partition(*topic_id, *partition, &change)?
             }

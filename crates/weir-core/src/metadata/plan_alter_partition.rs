@@ -54,6 +54,10 @@ pub struct AlterPartitionRequest {
     /// the leader judged) for the members; empty to skip the check.
     #[serde(default)]
     pub new_isr_broker_epochs: Vec<(i32, i64)>,
+    /// The leader of a partition elected uncleanly has recovered (Kafka's
+    /// `LeaderRecoveryState` RECOVERED in AlterPartition).
+    #[serde(default)]
+    pub leader_recovered: bool,
 }
 
 /// The records for `request`, or why it is refused.
@@ -157,7 +161,14 @@ pub fn plan_alter_partition_with(
             Some(_) => {}
         }
     }
-    if *isr == p.isr {
+    if p.leader_recovering && !request.leader_recovered && isr.iter().any(|r| !p.isr.contains(r)) {
+        return Err(PlanError::InvalidRequest(format!(
+            "{}-{} is recovering from an unclean election; its ISR may not grow",
+            topic.name, request.partition
+        )));
+    }
+    let leader_recovering = (p.leader_recovering && request.leader_recovered).then_some(false);
+    if *isr == p.isr && leader_recovering.is_none() {
         return Ok(Vec::new());
     }
     let (elr, last_known_elr) = elr_for_isr_change(image, &topic.name, p, isr, policy);
@@ -165,10 +176,11 @@ pub fn plan_alter_partition_with(
         topic_id: request.topic_id,
         partition: request.partition,
         leader: None,
-        isr: Some(isr.clone()),
+        isr: (*isr != p.isr).then(|| isr.clone()),
         elr,
         last_known_elr,
         replicas: None,
+        leader_recovering,
     }])
 }
 
@@ -232,6 +244,7 @@ mod tests {
             partition_epoch: 9,
             new_isr: isr.to_vec(),
             new_isr_broker_epochs: vec![],
+            leader_recovered: false,
         }
     }
 
@@ -253,6 +266,7 @@ mod tests {
                 elr: None,
                 last_known_elr: None,
                 replicas: None,
+                leader_recovering: None,
             }]
         );
         image.apply(&records[0]).unwrap();

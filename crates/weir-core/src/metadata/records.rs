@@ -123,6 +123,11 @@ pub enum MetadataRecord {
         last_known_elr: Option<Vec<i32>>,
         /// New replica list.
         replicas: Option<Vec<i32>>,
+        /// Kafka's `LeaderRecoveryState`: `Some(true)` after an unclean
+        /// election (RECOVERING: the ISR may not grow), `Some(false)` once
+        /// the leader says it recovered.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        leader_recovering: Option<bool>,
     },
     /// Set or delete one configuration key (`ConfigRecord`).
     Config {

@@ -96,6 +96,7 @@ fn change(
         elr: None,
         last_known_elr: None,
         replicas: None,
+        leader_recovering: None,
     }
 }
 

@@ -258,7 +258,32 @@ fn unclean_election_elects_a_live_out_of_sync_replica_only_when_leaderless() {
     let policy = ElectionPolicy::default();
     let asked = [(tid(T), 0), (tid(T), 1), (tid(T), 5)];
     let (records, results) = plan_unclean_election(&image, Some(&asked), &policy);
-    assert_eq!(records, vec![change(tid(T), 0, Some(3), Some(&[3]))]);
+    let recovering = |r: MetadataRecord| match r {
+        MetadataRecord::PartitionChange {
+            topic_id,
+            partition,
+            leader,
+            isr,
+            elr,
+            last_known_elr,
+            replicas,
+            ..
+        } => MetadataRecord::PartitionChange {
+            topic_id,
+            partition,
+            leader,
+            isr,
+            elr,
+            last_known_elr,
+            replicas,
+            leader_recovering: Some(true),
+        },
+        other => other,
+    };
+    assert_eq!(
+        records,
+        vec![recovering(change(tid(T), 0, Some(3), Some(&[3])))]
+    );
     let codes: Vec<i16> = results.iter().map(|r| r.outcome.error_code()).collect();
     assert_eq!(codes, vec![0, 84, 3]);
     // After the commit, the broker reports the same.

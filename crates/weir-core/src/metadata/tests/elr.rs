@@ -51,6 +51,7 @@ fn elr_change(
         elr: elr.map(<[i32]>::to_vec),
         last_known_elr: last_known.map(<[i32]>::to_vec),
         replicas: None,
+        leader_recovering: None,
     }
 }
 
@@ -136,6 +137,7 @@ fn an_isr_back_at_min_isr_clears_the_elr() {
         partition_epoch: p.partition_epoch,
         new_isr: vec![1, 2],
         new_isr_broker_epochs: vec![],
+        leader_recovered: false,
     };
     let got = plan_alter_partition_with(&image, &request, &policy()).unwrap();
     assert_eq!(got, vec![elr_change(None, Some(&[1, 2]), Some(&[]), None)]);
@@ -233,10 +235,54 @@ fn unclean_election_only_when_the_topic_allows_it() {
         ))
         .unwrap();
     let got = plan_broker_fenced_with(&image, 1, &policy());
-    assert_eq!(
-        got,
-        vec![elr_change(Some(3), Some(&[3]), None, None), fence(1)]
-    );
+    let mut unclean = elr_change(Some(3), Some(&[3]), None, None);
+    if let MetadataRecord::PartitionChange {
+        leader_recovering, ..
+    } = &mut unclean
+    {
+        *leader_recovering = Some(true);
+    }
+    assert_eq!(got, vec![unclean, fence(1)]);
+    apply_all(&mut image, &got);
+    assert!(image.partition(&tid(T), 0).unwrap().leader_recovering);
+    // RECOVERING: the ISR may not grow until the leader says it recovered.
+    apply_all(&mut image, &[unfence(2)]);
+    let p = image.partition(&tid(T), 0).unwrap().clone();
+    let grow = AlterPartitionRequest {
+        broker_id: 3,
+        topic_id: tid(T),
+        partition: 0,
+        leader_epoch: p.leader_epoch,
+        partition_epoch: p.partition_epoch,
+        new_isr: vec![3, 2],
+        new_isr_broker_epochs: vec![],
+        leader_recovered: false,
+    };
+    assert!(matches!(
+        plan_alter_partition_with(&image, &grow, &policy()),
+        Err(PlanError::InvalidRequest(_))
+    ));
+    let recovered = AlterPartitionRequest {
+        new_isr: vec![3],
+        leader_recovered: true,
+        ..grow.clone()
+    };
+    let got = plan_alter_partition_with(&image, &recovered, &policy()).unwrap();
+    let mut cleared = elr_change(None, None, None, None);
+    if let MetadataRecord::PartitionChange {
+        leader_recovering, ..
+    } = &mut cleared
+    {
+        *leader_recovering = Some(false);
+    }
+    assert_eq!(got, vec![cleared]);
+    apply_all(&mut image, &got);
+    let p = image.partition(&tid(T), 0).unwrap().clone();
+    let grow = AlterPartitionRequest {
+        partition_epoch: p.partition_epoch,
+        ..grow
+    };
+    assert!(plan_alter_partition_with(&image, &grow, &policy()).is_ok());
 }
 
 #[test]

@@ -334,6 +334,7 @@ fn effective_min_isr_is_capped_by_the_replication_factor_and_at_least_one() {
         leader: 1,
         leader_epoch: 0,
         partition_epoch: 0,
+        leader_recovering: false,
     };
     assert_eq!(partition(3).effective_min_isr(2), 2);
     assert_eq!(
