@@ -12,6 +12,7 @@ pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
 pub mod describe_quorum;
+pub mod describe_topic_partitions;
 pub mod elect_leaders;
 pub mod fetch;
 pub mod find_coordinator;
@@ -66,6 +67,9 @@ pub async fn dispatch(broker: &Arc<Broker>, request: Request) -> Outcome {
         RequestKind::DescribeCluster(req) => describe_cluster::handle(broker, req, version).await,
         RequestKind::DescribeQuorum(req) => describe_quorum::handle(broker, req, version).await,
         RequestKind::DescribeLogDirs(req) => describe_log_dirs::handle(broker, req, version).await,
+        RequestKind::DescribeTopicPartitions(req) => {
+            describe_topic_partitions::handle(broker, req, version).await
+        }
         RequestKind::ElectLeaders(req) => elect_leaders::handle(broker, req, version).await,
         RequestKind::InitProducerId(req) => init_producer_id::handle(broker, req, version).await,
         RequestKind::DescribeConfigs(req) => describe_configs::handle(broker, req, version).await,
@@ -137,6 +141,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::DescribeCluster, 0, 1),
     (ApiKey::DescribeQuorum, 0, 2),
+    (ApiKey::DescribeTopicPartitions, 0, 0),
 ];
 
 /// The accepted version range of `key`, if Weir serves it.

@@ -277,6 +277,14 @@ impl<'a> Walker<'a> {
             .filter(|f| f.tag.is_none() && f.present(version))
         {
             let compact = self.flexible && !field.never_compact;
+            if matches!(field.kind, Kind::Struct(_)) && version >= field.null_since {
+                // A nullable struct: an int8 marker, -1 for null, then the
+                // struct (DescribeTopicPartitions' cursor).
+                let [marker] = self.array(field.name)?;
+                if (marker as i8) < 0 {
+                    continue;
+                }
+            }
             self.value(field.name, &field.kind, compact)?;
         }
         if self.flexible {

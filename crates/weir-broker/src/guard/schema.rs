@@ -648,6 +648,21 @@ const DESCRIBE_QUORUM: Message = msg(
     &[f("topics", Array(&Struct(DESCRIBE_QUORUM_TOPIC)))],
 );
 
+const DESCRIBE_TOPIC_PARTITIONS_TOPIC: &[Field] = &[f("name", String)];
+const DESCRIBE_TOPIC_PARTITIONS_CURSOR: &[Field] =
+    &[f("topic_name", String), f("partition_index", Int32)];
+const DESCRIBE_TOPIC_PARTITIONS: Message = msg(
+    "DescribeTopicPartitionsRequest",
+    (0, 0),
+    0,
+    &[
+        f("topics", Array(&Struct(DESCRIBE_TOPIC_PARTITIONS_TOPIC))),
+        f("response_partition_limit", Int32),
+        // A nullable struct: an int8 marker (-1 = null) before it.
+        f("cursor", Struct(DESCRIBE_TOPIC_PARTITIONS_CURSOR)).nullable(),
+    ],
+);
+
 /// Every request body the guard can check, by API key.
 pub const REQUESTS: &[(ApiKey, Message)] = &[
     (ApiKey::Produce, PRODUCE),
@@ -676,6 +691,7 @@ pub const REQUESTS: &[(ApiKey, Message)] = &[
     (ApiKey::IncrementalAlterConfigs, INCREMENTAL_ALTER_CONFIGS),
     (ApiKey::DescribeCluster, DESCRIBE_CLUSTER),
     (ApiKey::DescribeQuorum, DESCRIBE_QUORUM),
+    (ApiKey::DescribeTopicPartitions, DESCRIBE_TOPIC_PARTITIONS),
 ];
 
 /// The description of `api_key`'s request body, if the guard has one.

@@ -83,7 +83,13 @@ impl Generator<'_> {
         if let Some(width) = kind.fixed_width() {
             return self.fixed(kind, width);
         }
-        if nullable && self.rng.one_in(4) {
+        if let (true, Kind::Struct(_)) = (nullable, kind) {
+            // A nullable struct: an int8 marker, -1 for null.
+            if self.rng.one_in(4) {
+                return self.out.push(0xff);
+            }
+            self.out.push(1);
+        } else if nullable && self.rng.one_in(4) {
             return self.null(kind, compact);
         }
         match kind {
@@ -276,6 +282,7 @@ per_api! {
     IncrementalAlterConfigs => IncrementalAlterConfigsRequest,
     DescribeCluster => DescribeClusterRequest,
     DescribeQuorum => DescribeQuorumRequest,
+    DescribeTopicPartitions => DescribeTopicPartitionsRequest,
 }
 
 /// `request` encoded by `kafka-protocol` at `version`.

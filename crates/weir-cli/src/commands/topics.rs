@@ -5,7 +5,7 @@ use super::tool_support::{client_config, parse_key_value, runtime};
 use anyhow::{bail, Context};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
-use weir_client::admin::{kafka_uuid_string, ConfigEntry, ConfigResource, NewTopic};
+use weir_client::admin::{kafka_uuid_string, ConfigEntry, ConfigResource, NewTopic, PartitionElr};
 use weir_client::metadata::{PartitionInfo, TopicInfo};
 use weir_client::{Admin, Client, ClientError};
 use weir_protocol::kafka_protocol::error::ResponseError;
@@ -234,6 +234,7 @@ async fn describe(admin: &Admin, args: &Args, out: &mut impl Write) -> anyhow::R
     }
     let described = admin.describe_topics(&topics).await?;
     let live: BTreeSet<BrokerId> = admin.client().metadata().brokers.keys().copied().collect();
+    let elrs = partition_elrs(admin, &topics).await?;
     let filter = PartitionFilter::from_args(args);
     for topic in &described {
         if filter.describe_configs() {
@@ -241,10 +242,28 @@ async fn describe(admin: &Admin, args: &Args, out: &mut impl Write) -> anyhow::R
             writeln!(out, "{}", topic_line(topic, &configs))?;
         }
         for p in topic.partitions.iter().filter(|p| filter.shows(p, &live)) {
-            writeln!(out, "{}", partition_line(&topic.name, p))?;
+            let elr = elrs.get(&(topic.name.clone(), p.partition));
+            writeln!(out, "{}", partition_line_with_elr(&topic.name, p, elr))?;
         }
     }
     Ok(())
+}
+
+/// (ELR, last known ELR) per (topic, partition) from
+/// DescribeTopicPartitions; empty when the broker does not serve key 75
+/// (the columns are then printed empty, as over Metadata).
+async fn partition_elrs(
+    admin: &Admin,
+    topics: &[String],
+) -> anyhow::Result<BTreeMap<(String, i32), PartitionElr>> {
+    match admin.describe_topic_partitions(topics).await {
+        Ok(elrs) => Ok(elrs
+            .into_iter()
+            .map(|e| ((e.topic.clone(), e.partition), e))
+            .collect()),
+        Err(ClientError::UnsupportedVersion { .. }) => Ok(BTreeMap::new()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Which partitions `--describe` prints (TopicCommand's DescribeOptions).
@@ -308,14 +327,22 @@ pub fn topic_line(topic: &TopicInfo, configs: &[ConfigEntry]) -> String {
 }
 
 /// `\tTopic: T\tPartition: 0\tLeader: 1\tReplicas: 1\tIsr: 1\tElr: \tLastKnownElr: `
-/// (ELR comes from DescribeTopicPartitions; over Metadata it is empty, as
-/// Kafka's admin client reports it then).
-pub fn partition_line(topic: &str, p: &PartitionInfo) -> String {
+/// (ELR comes from DescribeTopicPartitions; without it, as over Metadata,
+/// the columns are empty, as Kafka's admin client reports them then).
+pub fn partition_line_with_elr(
+    topic: &str,
+    p: &PartitionInfo,
+    elr: Option<&PartitionElr>,
+) -> String {
     let leader = p
         .leader
         .map_or_else(|| "none".to_owned(), |l| l.to_string());
+    let (elr, last_known) = elr.map_or_else(
+        || (String::new(), String::new()),
+        |e| (join_ids(&e.elr), join_ids(&e.last_known_elr)),
+    );
     format!(
-        "\tTopic: {topic}\tPartition: {}\tLeader: {leader}\tReplicas: {}\tIsr: {}\tElr: \tLastKnownElr: ",
+        "\tTopic: {topic}\tPartition: {}\tLeader: {leader}\tReplicas: {}\tIsr: {}\tElr: {elr}\tLastKnownElr: {last_known}",
         p.partition,
         join_ids(&p.replicas),
         join_ids(&p.isr)
@@ -405,10 +432,23 @@ mod tests {
             "Topic: orders\tTopicId: AAAAAAAAAAAAAAAAAAAAAQ\tPartitionCount: 1\tReplicationFactor: 2\tConfigs: retention.ms=1000"
         );
         assert_eq!(
-            partition_line("orders", &topic.partitions[0]),
+            partition_line_with_elr("orders", &topic.partitions[0], None),
             "\tTopic: orders\tPartition: 0\tLeader: 1\tReplicas: 1,2\tIsr: 1\tElr: \tLastKnownElr: "
         );
-        assert!(partition_line("orders", &partition(None, &[1], &[])).contains("\tLeader: none\t"));
+        assert!(
+            partition_line_with_elr("orders", &partition(None, &[1], &[]), None)
+                .contains("\tLeader: none\t")
+        );
+        let elr = PartitionElr {
+            topic: "orders".into(),
+            partition: 0,
+            elr: vec![BrokerId(2)],
+            last_known_elr: vec![BrokerId(3), BrokerId(4)],
+        };
+        assert_eq!(
+            partition_line_with_elr("orders", &topic.partitions[0], Some(&elr)),
+            "\tTopic: orders\tPartition: 0\tLeader: 1\tReplicas: 1,2\tIsr: 1\tElr: 2\tLastKnownElr: 3,4"
+        );
     }
 
     #[test]
