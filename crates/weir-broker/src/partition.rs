@@ -203,11 +203,6 @@ impl Partition {
         self.leader_epoch
     }
 
-    /// The partition epoch last applied.
-    pub fn partition_epoch(&self) -> i32 {
-        self.replication().state.partition_epoch()
-    }
-
     /// Current high watermark.
     pub fn high_watermark(&self) -> i64 {
         *self.high_watermark.borrow()
@@ -226,18 +221,6 @@ impl Partition {
             r.state.isr().to_vec(),
             r.state.pending_isr().map(<[i32]>::to_vec),
         )
-    }
-
-    /// Each follower's log end offset as last fetched (-1 before any).
-    pub fn follower_log_end_offsets(&self) -> BTreeMap<i32, i64> {
-        let r = self.replication();
-        let mut out = BTreeMap::new();
-        for id in r.follower_epochs.keys() {
-            if let Some(f) = r.state.follower(*id) {
-                out.insert(*id, f.log_end_offset);
-            }
-        }
-        out
     }
 
     /// This broker no longer leads the partition (a new leader epoch, or

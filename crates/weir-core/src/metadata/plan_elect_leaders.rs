@@ -88,8 +88,7 @@ pub fn plan_preferred_election(
     partitions: Option<&[(Uuid, i32)]>,
 ) -> (Vec<MetadataRecord>, Vec<ElectionResult>) {
     let mut records = Vec::new();
-    let mut results = Vec::new();
-    let mut elect = |topic_id: Uuid, partition: i32| {
+    let elect = |topic_id: Uuid, partition: i32| {
         let (outcome, message) = match elect_preferred(image, topic_id, partition) {
             Ok(Some(record)) => {
                 records.push(record);
@@ -108,23 +107,7 @@ pub fn plan_preferred_election(
             message,
         }
     };
-    match partitions {
-        Some(asked) => {
-            for &(topic_id, partition) in asked {
-                results.push(elect(topic_id, partition));
-            }
-        }
-        None => {
-            for topic in image.topics() {
-                for &partition in topic.partitions.keys() {
-                    let result = elect(topic.topic_id, partition);
-                    if result.outcome != ElectionOutcome::NotNeeded {
-                        results.push(result);
-                    }
-                }
-            }
-        }
-    }
+    let results = elect_each(image, partitions, elect);
     (records, results)
 }
 
@@ -198,8 +181,7 @@ pub fn plan_unclean_election(
     policy: &ElectionPolicy,
 ) -> (Vec<MetadataRecord>, Vec<ElectionResult>) {
     let mut records = Vec::new();
-    let mut results = Vec::new();
-    let mut elect = |topic_id: Uuid, partition: i32| {
+    let elect = |topic_id: Uuid, partition: i32| {
         let outcome = match image.partition(&topic_id, partition) {
             None => ElectionOutcome::UnknownTopicOrPartition,
             Some(p) if p.has_leader() => ElectionOutcome::NotNeeded,
@@ -213,23 +195,7 @@ pub fn plan_unclean_election(
         };
         unclean_result(image, topic_id, partition, outcome)
     };
-    match partitions {
-        Some(asked) => {
-            for &(topic_id, partition) in asked {
-                results.push(elect(topic_id, partition));
-            }
-        }
-        None => {
-            for topic in image.topics() {
-                for &partition in topic.partitions.keys() {
-                    let result = elect(topic.topic_id, partition);
-                    if result.outcome != ElectionOutcome::NotNeeded {
-                        results.push(result);
-                    }
-                }
-            }
-        }
-    }
+    let results = elect_each(image, partitions, elect);
     (records, results)
 }
 
@@ -307,6 +273,31 @@ fn unclean_result(
         partition,
         outcome,
         message,
+    }
+}
+
+/// Run `elect` on the partitions asked, in order; `None` runs it on every
+/// partition (topics by name, partitions by index) and, as Kafka, leaves
+/// out the ones where no election was needed.
+fn elect_each(
+    image: &MetadataImage,
+    partitions: Option<&[(Uuid, i32)]>,
+    mut elect: impl FnMut(Uuid, i32) -> ElectionResult,
+) -> Vec<ElectionResult> {
+    match partitions {
+        Some(asked) => asked.iter().map(|&(t, p)| elect(t, p)).collect(),
+        None => {
+            let mut results = Vec::new();
+            for topic in image.topics() {
+                for &partition in topic.partitions.keys() {
+                    let result = elect(topic.topic_id, partition);
+                    if result.outcome != ElectionOutcome::NotNeeded {
+                        results.push(result);
+                    }
+                }
+            }
+            results
+        }
     }
 }
 
