@@ -20,7 +20,7 @@ use crate::controller::{
     Controller, ControllerCallError, ControllerClient, ControllerConfig, ControllerRequest,
     ControllerResponse,
 };
-use crate::group_coordinator::{GroupCoordinatorHandle, OFFSETS_DIR};
+use crate::group_coordinator::GroupCoordinatorHandle;
 use crate::log_manager::LogManager;
 use crate::metadata_source::{MetadataSource, Observer};
 use crate::partition::{AlterIsr, LeaderInit, Partition};
@@ -128,6 +128,9 @@ pub struct Broker {
     producer_ids: tokio::sync::Mutex<ProducerIds>,
     background: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     groups: Arc<GroupCoordinatorHandle>,
+    /// Set while this node asks the controller to create
+    /// `__consumer_offsets` (one request at a time).
+    creating_offsets_topic: AtomicBool,
 }
 
 fn apply_config(log: &mut weir_storage::log::Log, config: LogConfig, tp: &TopicPartition) {
@@ -272,13 +275,10 @@ impl Broker {
         let cluster_id = Self::wait_for_cluster_id(&metadata, &voters).await;
         let now = now_ms();
         let logs = LogManager::open_with_cluster_id(fs, &config, Some(&cluster_id), now)?;
-        let groups = GroupCoordinatorHandle::new(
-            config.log_dirs[0].join(OFFSETS_DIR),
-            GroupConfig {
-                initial_rebalance_delay_ms: config.group_initial_rebalance_delay_ms,
-                ..Default::default()
-            },
-        )?;
+        let groups = GroupCoordinatorHandle::new(GroupConfig {
+            initial_rebalance_delay_ms: config.group_initial_rebalance_delay_ms,
+            ..Default::default()
+        })?;
         let fetcher_config = FetcherConfig {
             local_id: config.node_id,
             wait_max_ms: config.replica_fetch_wait_max_ms,
@@ -308,6 +308,7 @@ impl Broker {
             producer_ids: tokio::sync::Mutex::new(ProducerIds::default()),
             background: Mutex::new(tasks),
             groups,
+            creating_offsets_topic: AtomicBool::new(false),
         });
         let _ = broker.self_ref.set(Arc::downgrade(&broker));
         broker.register().await?;
@@ -422,18 +423,60 @@ impl Broker {
 
     /// The broker that coordinates `group`, or `None` when no broker is
     /// unfenced. Every node computes the same answer from its image:
-    /// Kafka's `__consumer_offsets` partition for the group
-    /// (`abs(hashCode) % offsets.topic.num.partitions`, Java's
-    /// `String.hashCode`) mapped onto the registered brokers in id order;
-    /// a fenced pick passes to the next unfenced broker in that order.
-    /// (Until the offsets topic is replicated, a group's offsets live on
-    /// its coordinator's disk.)
+    /// The broker that coordinates `group`: the leader of the group's
+    /// `__consumer_offsets` partition (Kafka's `partitionFor`: Java's
+    /// `String.hashCode` of the group id modulo the partition count);
+    /// `None` while the topic does not exist or that partition has no
+    /// leader.
     pub fn group_coordinator(&self, group: &str) -> Option<i32> {
-        weir_core::metadata::group_coordinator(
-            &self.image(),
-            group,
-            self.config.offsets_topic_num_partitions,
-        )
+        weir_core::metadata::group_coordinator(&self.image(), group)
+    }
+
+    /// Ask the controller to create `__consumer_offsets` if it does not
+    /// exist yet (Kafka creates it on the first FindCoordinator for a
+    /// group): `offsets.topic.num.partitions` partitions,
+    /// `offsets.topic.replication.factor` replicas, capped at the unfenced
+    /// brokers (Kafka refuses instead, leaving groups unavailable until
+    /// enough brokers are up; Weir creates it with what is there and says
+    /// so). Runs in the background; the caller answers
+    /// COORDINATOR_NOT_AVAILABLE meanwhile, which clients retry.
+    pub fn ensure_offsets_topic(self: &Arc<Self>) {
+        let image = self.image();
+        if image
+            .topic_by_name(weir_core::metadata::OFFSETS_TOPIC)
+            .is_some()
+            || self.creating_offsets_topic.swap(true, Ordering::SeqCst)
+        {
+            return;
+        }
+        let unfenced = image
+            .brokers()
+            .filter(|b| image.is_unfenced(b.broker_id))
+            .count();
+        let configured = self.config.offsets_topic_replication_factor;
+        let rf = configured
+            .min(i16::try_from(unfenced).unwrap_or(i16::MAX))
+            .max(1);
+        if rf < configured {
+            tracing::warn!(
+                "creating __consumer_offsets with replication factor {rf}: \
+                 offsets.topic.replication.factor is {configured} but only {unfenced} \
+                 broker(s) are up"
+            );
+        }
+        let topic = crate::offsets_topic::new_topic(self.config.offsets_topic_num_partitions, rf);
+        let me = self.clone();
+        tokio::spawn(async move {
+            match me.create_topic(&topic, false).await {
+                Ok(_) => tracing::info!(
+                    partitions = topic.num_partitions,
+                    replication_factor = rf,
+                    "created __consumer_offsets"
+                ),
+                Err(e) => tracing::info!("creating __consumer_offsets: {e}"),
+            }
+            me.creating_offsets_topic.store(false, Ordering::SeqCst);
+        });
     }
 
     /// The advertised client endpoint of `broker_id`, from the image.
@@ -812,6 +855,16 @@ impl Broker {
         }
         let set: Vec<Arc<FollowerPartition>> = followers.values().cloned().collect();
         drop(followers);
+        if let Some(count) = weir_core::metadata::offsets_partition_count(&image) {
+            let led = leaders
+                .iter()
+                .filter(|(tp, _)| tp.topic == weir_core::metadata::OFFSETS_TOPIC)
+                .map(|(tp, p)| (tp.partition, p.clone()))
+                .collect();
+            self.groups.lead(count, led);
+        } else {
+            self.groups.lead(1, Vec::new());
+        }
         drop(leaders);
         if let Some(me) = self.self_ref.get().and_then(Weak::upgrade) {
             self.fetchers.update(&me, &set);

@@ -309,6 +309,7 @@ impl BrokerConfig {
             flush_messages: self.log_flush_interval_messages,
             flush_ms: self.log_flush_interval_ms,
             max_message_bytes: self.message_max_bytes,
+            cleanup_delete: true,
         }
     }
 

@@ -1,49 +1,44 @@
 //! The group coordinator's async shell around `weir_core::group`.
 //!
-//! [`GroupCoordinatorHandle`] owns the pure [`GroupCoordinator`] behind a
-//! mutex, reads the clock, parks JoinGroup/SyncGroup requests on oneshot
-//! channels keyed by [`RequestToken`] until the core answers them, ticks the
-//! core every [`TICK_INTERVAL`] for its timeouts, and makes committed
-//! offsets durable. It speaks `kafka-protocol` requests and responses, so
-//! the API handlers only forward; version differences of the wire format
-//! are handled here.
+//! [`GroupCoordinatorHandle`] holds one pure [`GroupCoordinator`] per
+//! `__consumer_offsets` partition this broker leads (a *shard*), reads
+//! the clock, parks JoinGroup/SyncGroup requests on oneshot channels keyed
+//! by [`RequestToken`] until a core answers them, ticks the cores every
+//! [`TICK_INTERVAL`] for their timeouts, and writes committed offsets to
+//! the shard's partition. It speaks `kafka-protocol` requests and
+//! responses, so the API handlers only forward; version differences of
+//! the wire format are handled here.
 //!
-//! In a cluster each group has one coordinator (`Broker::group_coordinator`:
-//! Kafka's `partitionFor(group)` over the registered brokers); the API
-//! handlers answer NOT_COORDINATOR elsewhere before reaching this state.
+//! # Where groups live
+//!
+//! As in Kafka, a group belongs to partition `partitionFor(group)` of
+//! `__consumer_offsets` ([`crate::offsets_topic`]) and is coordinated by
+//! that partition's leader (`Broker::group_coordinator`; the API handlers
+//! answer NOT_COORDINATOR elsewhere before reaching this state).
+//! `Broker::reconcile` tells the handle which offsets partitions it leads
+//! ([`GroupCoordinatorHandle::lead`]): a newly led partition is *loaded*
+//! (its log read from start to end and replayed into a fresh core; its
+//! groups answer COORDINATOR_LOAD_IN_PROGRESS meanwhile), and a partition
+//! no longer led (or led at a new epoch) is unloaded: its parked joins
+//! and syncs get NOT_COORDINATOR and the clients find the new leader.
 //!
 //! # Durability of committed offsets
 //!
-//! Kafka keeps offsets in the internal `__consumer_offsets` topic. A single
-//! Weir broker keeps them in a CRC'd append-only file instead,
-//! `<dir>/offsets.log` (the broker passes `<first log.dir>/__weir_group_offsets`):
-//! simpler, and the replication issue can move them into a replicated
-//! partition behind the same [`OffsetStore`] methods. An OffsetCommit is
-//! answered only after its records are written and fsynced. Each commit is
-//! one frame, so a commit is all or nothing after a crash:
+//! An OffsetCommit's records are one record batch appended by the shard's
+//! leader partition with acks=all semantics (refused below
+//! `min.insync.replicas`), applied to the core in log order, and answered
+//! once the high watermark passes the batch, so every in-sync replica has
+//! it and a leader elected from the ISR (or ELR) loads it. Failures map as
+//! Kafka maps them: a lost leadership is NOT_COORDINATOR, missing replicas
+//! or a timeout ([`offsets_topic::COMMIT_TIMEOUT_MS`]) COORDINATOR_NOT_AVAILABLE.
+//! Offset expiration appends tombstones (null values).
 //!
-//! ```text
-//! frame  = magic "W" (u8) | version 1 (u8) | payload length (u32 BE)
-//!          | CRC-32C of payload (u32 BE) | payload
-//! payload = record count (u32 BE) | record*
-//! record  = kind (u8: 1 commit, 0 tombstone) | group (u16 BE length + UTF-8)
-//!           | topic (u16 BE length + UTF-8) | partition (i32 BE)
-//!           [commit only: offset (i64 BE) | leader epoch (i32 BE)
-//!            | commit timestamp ms (i64 BE) | metadata (u32 BE length + UTF-8)]
-//! ```
-//!
-//! On open, frames are replayed in order until the first torn or corrupt
-//! one, where the file is truncated (as Kafka recovers a log's tail). When
-//! the file has grown well past the live offsets it is compacted: a
-//! snapshot is written to a temp file, fsynced, renamed over the log, and
-//! the directory fsynced. A failed write or fsync poisons the store (the
-//! page cache can no longer be trusted): later commits fail with
-//! COORDINATOR_NOT_AVAILABLE until a restart recovers from the file.
-//!
-//! Group membership itself is not persisted: after a restart members get
-//! UNKNOWN_MEMBER_ID on their next heartbeat and rejoin; committed offsets
-//! are what survives.
+//! Group membership itself is not persisted (Kafka writes group metadata
+//! records too): after a coordinator moves, members get UNKNOWN_MEMBER_ID
+//! on their next heartbeat and rejoin; committed offsets are what survives.
 
+use crate::offsets_topic;
+use crate::partition::Partition;
 use bytes::Bytes;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
@@ -64,20 +59,18 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
-use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
-use std::path::{Path, PathBuf};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 use weir_core::group::{
-    self as core, error_code, CommittedOffset, GroupAction, GroupCoordinator, GroupError,
-    OffsetRecord, RequestToken,
+    self as core, error_code, GroupAction, GroupCoordinator, GroupError, RequestToken,
 };
-use weir_protocol::{LeaderEpoch, Offset, TopicPartition};
+use weir_core::metadata::offsets_partition;
+use weir_protocol::LeaderEpoch;
+use weir_protocol::Offset;
 
 pub use weir_core::group::GroupConfig;
 
@@ -88,28 +81,13 @@ pub const TICK_INTERVAL: Duration = Duration::from_millis(100);
 /// Kafka's `offsets.retention.check.interval.ms` default.
 pub const OFFSETS_RETENTION_CHECK_INTERVAL: Duration = Duration::from_secs(600);
 
-/// The offsets file inside the coordinator's directory.
-pub const OFFSETS_FILE: &str = "offsets.log";
+/// Attempts to load a shard before it is left unavailable (a log that
+/// cannot be read is a storage problem; the next leadership change
+/// tries again).
+const LOAD_ATTEMPTS: u32 = 5;
 
-/// The temp file a compaction writes before renaming it over [`OFFSETS_FILE`].
-const COMPACTING_FILE: &str = "offsets.log.compacting";
-
-/// The directory under a log dir that holds the offsets file.
-pub const OFFSETS_DIR: &str = "__weir_group_offsets";
-
-/// Compaction waits until the file is at least this big...
-const COMPACT_MIN_BYTES: u64 = 16 * 1024 * 1024;
-
-/// A frame larger than this on disk is corruption (one commit request is
-/// bounded by `socket.request.max.bytes`, 100 MiB by default).
-const MAX_FRAME_BYTES: usize = 256 * 1024 * 1024;
-
-/// Records per frame when compacting.
-const COMPACT_RECORDS_PER_FRAME: usize = 10_000;
-
-const FRAME_MAGIC: u8 = b'W';
-const FRAME_VERSION: u8 = 1;
-const FRAME_HEADER_BYTES: usize = 10;
+/// Pause between load attempts.
+const LOAD_RETRY: Duration = Duration::from_millis(500);
 
 /// AclOperation bits Kafka reports for a group when no authorizer is
 /// configured: READ (3), DELETE (6), DESCRIBE (8).
@@ -118,14 +96,6 @@ const GROUP_AUTHORIZED_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
 /// Why the coordinator could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum GroupCoordinatorError {
-    /// The offsets directory or file could not be opened or recovered.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file or directory.
-        path: PathBuf,
-        /// The error.
-        source: io::Error,
-    },
     /// Not called inside a tokio runtime.
     #[error("the group coordinator must be started inside a tokio runtime")]
     NoRuntime,
@@ -148,10 +118,28 @@ fn str_bytes(s: impl Into<String>) -> StrBytes {
 // The handle
 // ---------------------------------------------------------------------------
 
-/// The core and the requests waiting on it.
+/// The groups of one led `__consumer_offsets` partition.
+#[derive(Debug)]
+struct Shard {
+    /// The led partition (a new leadership is a new `Arc`).
+    partition: Arc<Partition>,
+    /// `None` while the partition's log is being loaded.
+    core: Option<GroupCoordinator>,
+    /// Held from a commit's validation to its append, so records reach
+    /// the log, and the core, in the order they were validated.
+    writes: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// The cores and the requests waiting on them.
 #[derive(Debug)]
 struct Inner {
-    core: GroupCoordinator,
+    shards: BTreeMap<i32, Shard>,
+    /// The partition count of `__consumer_offsets` (routes a group to its
+    /// shard).
+    num_partitions: i32,
+    /// Answers requests with an empty group id (INVALID_GROUP_ID), which
+    /// belong to no shard; it never holds a group.
+    scratch: GroupCoordinator,
     joins: HashMap<RequestToken, oneshot::Sender<core::JoinResponse>>,
     syncs: HashMap<RequestToken, oneshot::Sender<core::SyncResponse>>,
     next_token: u64,
@@ -165,7 +153,48 @@ impl Inner {
         RequestToken(self.next_token)
     }
 
-    /// Route the core's answers to the waiting requests (a receiver that
+    /// The shard `group` belongs to.
+    fn shard_of(&self, group: &str) -> i32 {
+        offsets_partition(group, self.num_partitions)
+    }
+
+    /// The core that serves `group` here, or why none does.
+    fn core(&mut self, group: &str) -> Result<&mut GroupCoordinator, GroupError> {
+        if !self.active {
+            return Err(GroupError::CoordinatorNotAvailable);
+        }
+        if group.is_empty() {
+            return Ok(&mut self.scratch);
+        }
+        let shard = self.shard_of(group);
+        match self.shards.get_mut(&shard) {
+            None => Err(GroupError::NotCoordinator),
+            Some(Shard { core: None, .. }) => Err(GroupError::CoordinatorLoadInProgress),
+            Some(Shard {
+                core: Some(core), ..
+            }) => Ok(core),
+        }
+    }
+
+    /// The loaded core of `shard` while it is still led through
+    /// `partition`.
+    fn core_of(
+        &mut self,
+        shard: i32,
+        partition: &Arc<Partition>,
+    ) -> Result<&mut GroupCoordinator, GroupError> {
+        if !self.active {
+            return Err(GroupError::CoordinatorNotAvailable);
+        }
+        match self.shards.get_mut(&shard) {
+            Some(s) if Arc::ptr_eq(&s.partition, partition) => {
+                s.core.as_mut().ok_or(GroupError::CoordinatorLoadInProgress)
+            }
+            _ => Err(GroupError::NotCoordinator),
+        }
+    }
+
+    /// Route the cores' answers to the waiting requests (a receiver that
     /// went away, e.g. a closed connection, is ignored).
     fn dispatch(&mut self, actions: Vec<GroupAction>) {
         for action in actions {
@@ -183,14 +212,27 @@ impl Inner {
             }
         }
     }
+
+    /// Drop a shard: its parked requests get NOT_COORDINATOR.
+    fn unload(&mut self, shard: i32) {
+        if let Some(mut s) = self.shards.remove(&shard) {
+            if let Some(core) = s.core.as_mut() {
+                let actions = core.shutdown();
+                self.dispatch(actions);
+            }
+            tracing::info!(
+                partition = shard,
+                "unloaded the groups of __consumer_offsets"
+            );
+        }
+    }
 }
 
-/// State shared with the background ticker and blocking tasks.
-/// Lock order: `store` before `inner`.
+/// State shared with the background ticker and load tasks.
 #[derive(Debug)]
 struct Shared {
     inner: Mutex<Inner>,
-    store: Mutex<OffsetStore>,
+    config: GroupConfig,
 }
 
 impl Shared {
@@ -198,49 +240,101 @@ impl Shared {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn store(&self) -> MutexGuard<'_, OffsetStore> {
-        self.store.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     fn tick(&self) {
         let mut inner = self.inner();
-        let actions = inner.core.tick(now_ms());
+        let now = now_ms();
+        let mut actions = Vec::new();
+        for shard in inner.shards.values_mut() {
+            if let Some(core) = shard.core.as_mut() {
+                actions.extend(core.tick(now));
+            }
+        }
         inner.dispatch(actions);
     }
 
-    /// Write `records`, fsync, then apply them to the core; compact the
-    /// file if it has grown enough. Runs on a blocking thread.
-    fn persist(&self, records: &[OffsetRecord]) -> io::Result<()> {
-        let mut store = self.store();
-        store.append(records)?;
-        let snapshot = {
+    /// Load `shard` from `partition`'s log into a fresh core, unless the
+    /// leadership moved on meanwhile.
+    async fn load(self: Arc<Self>, shard: i32, partition: Arc<Partition>) {
+        for attempt in 1..=LOAD_ATTEMPTS {
+            let p = partition.clone();
+            let started = std::time::Instant::now();
+            let loaded = tokio::task::spawn_blocking(move || offsets_topic::load(&p)).await;
+            let records = match loaded {
+                Ok(Ok(records)) => records,
+                Ok(Err(e)) => {
+                    tracing::error!(
+                        partition = shard,
+                        attempt,
+                        "loading __consumer_offsets: {e}"
+                    );
+                    tokio::time::sleep(LOAD_RETRY).await;
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!(
+                        partition = shard,
+                        attempt,
+                        "loading __consumer_offsets: {e}"
+                    );
+                    tokio::time::sleep(LOAD_RETRY).await;
+                    continue;
+                }
+            };
+            let mut core = GroupCoordinator::new(self.config.clone());
+            core.apply_offsets(&records, now_ms());
             let mut inner = self.inner();
-            inner.core.apply_offsets(records, now_ms());
-            store
-                .needs_compaction()
-                .then(|| inner.core.committed_offsets())
-        };
-        if let Some(live) = snapshot {
-            if let Err(e) = store.compact(&live) {
-                // The log itself is intact; compaction is retried later.
-                tracing::warn!("compacting {}: {e}", store.dir.display());
+            match inner.shards.get_mut(&shard) {
+                Some(s) if Arc::ptr_eq(&s.partition, &partition) && s.core.is_none() => {
+                    tracing::info!(
+                        partition = shard,
+                        records = records.len(),
+                        offsets = core.committed_offsets().len(),
+                        ms = started.elapsed().as_millis() as u64,
+                        "loaded the groups of __consumer_offsets"
+                    );
+                    s.core = Some(core);
+                }
+                _ => {}
             }
-        }
-        Ok(())
-    }
-
-    /// Expire old offsets and write their tombstones (Kafka's periodic
-    /// offset cleanup). Runs on a blocking thread.
-    fn expire_offsets(&self) {
-        let mut store = self.store();
-        let tombstones = self.inner().core.expire_offsets(now_ms());
-        if tombstones.is_empty() {
             return;
         }
-        tracing::info!("expired {} committed offsets", tombstones.len());
-        // A lost tombstone is harmless: replay expires the offset again.
-        if let Err(e) = store.append(&tombstones) {
-            tracing::warn!("writing offset tombstones: {e}");
+    }
+
+    /// Expire old offsets of every loaded shard and append their
+    /// tombstones (Kafka's periodic offset cleanup).
+    async fn expire_offsets(&self) {
+        let shards: Vec<(i32, Arc<Partition>, Arc<tokio::sync::Mutex<()>>)> = self
+            .inner()
+            .shards
+            .iter()
+            .map(|(i, s)| (*i, s.partition.clone(), s.writes.clone()))
+            .collect();
+        for (shard, partition, writes) in shards {
+            let _writes = writes.lock().await;
+            let now = now_ms();
+            let tombstones = match self.inner().core_of(shard, &partition) {
+                Ok(core) => core.expire_offsets(now),
+                Err(_) => continue,
+            };
+            if tombstones.is_empty() {
+                continue;
+            }
+            tracing::info!(
+                partition = shard,
+                "expired {} committed offsets",
+                tombstones.len()
+            );
+            // A lost tombstone is harmless: a reload expires the offset again.
+            let appended = offsets_topic::encode_batch(&tombstones, now)
+                .map_err(|e| e.to_string())
+                .and_then(|batch| {
+                    partition
+                        .append_as_leader(&batch, false, now)
+                        .map_err(|e| e.message)
+                });
+            if let Err(e) = appended {
+                tracing::warn!(partition = shard, "writing offset tombstones: {e}");
+            }
         }
     }
 }
@@ -250,46 +344,35 @@ pub struct GroupCoordinatorHandle {
     shared: Arc<Shared>,
     shutdown: watch::Sender<bool>,
     ticker: Mutex<Option<JoinHandle<()>>>,
+    runtime: tokio::runtime::Handle,
 }
 
 impl std::fmt::Debug for GroupCoordinatorHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shards: Vec<i32> = self.shared.inner().shards.keys().copied().collect();
         f.debug_struct("GroupCoordinatorHandle")
-            .field("dir", &self.shared.store().dir)
+            .field("shards", &shards)
             .finish_non_exhaustive()
     }
 }
 
 impl GroupCoordinatorHandle {
-    /// Open (or create) the offsets store in `dir`, replay it, and start the
-    /// ticker. Must be called inside a tokio runtime.
-    pub fn new(dir: PathBuf, config: GroupConfig) -> Result<Arc<Self>, GroupCoordinatorError> {
+    /// A coordinator leading no shard yet, with its ticker started. Must
+    /// be called inside a tokio runtime.
+    pub fn new(config: GroupConfig) -> Result<Arc<Self>, GroupCoordinatorError> {
         let runtime =
             tokio::runtime::Handle::try_current().map_err(|_| GroupCoordinatorError::NoRuntime)?;
-        let io = |source| GroupCoordinatorError::Io {
-            path: dir.join(OFFSETS_FILE),
-            source,
-        };
-        let (mut store, records) = OffsetStore::open(&dir).map_err(io)?;
-        let mut core = GroupCoordinator::new(config);
-        core.apply_offsets(&records, now_ms());
-        if store.len_bytes > COMPACT_MIN_BYTES {
-            store.compact(&core.committed_offsets()).map_err(io)?;
-        }
-        tracing::info!(
-            "group coordinator: {} committed offsets from {}",
-            core.committed_offsets().len(),
-            dir.display()
-        );
         let shared = Arc::new(Shared {
             inner: Mutex::new(Inner {
-                core,
+                shards: BTreeMap::new(),
+                num_partitions: 1,
+                scratch: GroupCoordinator::new(config.clone()),
                 joins: HashMap::new(),
                 syncs: HashMap::new(),
                 next_token: 0,
                 active: true,
             }),
-            store: Mutex::new(store),
+            config,
         });
         let (shutdown, stop) = watch::channel(false);
         let ticker = runtime.spawn(run_ticker(Arc::downgrade(&shared), stop));
@@ -297,19 +380,68 @@ impl GroupCoordinatorHandle {
             shared,
             shutdown,
             ticker: Mutex::new(Some(ticker)),
+            runtime,
         }))
+    }
+
+    /// The `__consumer_offsets` partitions this broker now leads (of
+    /// `num_partitions`): shards no longer led, or led through another
+    /// [`Partition`] (a new leader epoch), are unloaded; new ones start
+    /// loading.
+    pub fn lead(&self, num_partitions: i32, led: Vec<(i32, Arc<Partition>)>) {
+        let mut inner = self.shared.inner();
+        if !inner.active {
+            return;
+        }
+        inner.num_partitions = num_partitions.max(1);
+        let led: BTreeMap<i32, Arc<Partition>> = led.into_iter().collect();
+        let stale: Vec<i32> = inner
+            .shards
+            .iter()
+            .filter(|(i, s)| !led.get(i).is_some_and(|p| Arc::ptr_eq(p, &s.partition)))
+            .map(|(i, _)| *i)
+            .collect();
+        for shard in stale {
+            inner.unload(shard);
+        }
+        for (shard, partition) in led {
+            if inner.shards.contains_key(&shard) {
+                continue;
+            }
+            inner.shards.insert(
+                shard,
+                Shard {
+                    partition: partition.clone(),
+                    core: None,
+                    writes: Arc::new(tokio::sync::Mutex::new(())),
+                },
+            );
+            self.runtime
+                .spawn(self.shared.clone().load(shard, partition));
+        }
+    }
+
+    /// Whether every led shard has been loaded (tests and readiness).
+    pub fn loaded(&self) -> bool {
+        self.shared
+            .inner()
+            .shards
+            .values()
+            .all(|s| s.core.is_some())
     }
 
     /// Stop the ticker and answer every parked JoinGroup/SyncGroup with
     /// NOT_COORDINATOR (as Kafka does when it unloads a coordinator). Later
     /// requests get COORDINATOR_NOT_AVAILABLE. Committed offsets are
-    /// already durable.
+    /// already in the log.
     pub async fn shutdown(&self) {
         {
             let mut inner = self.shared.inner();
+            let shards: Vec<i32> = inner.shards.keys().copied().collect();
+            for shard in shards {
+                inner.unload(shard);
+            }
             inner.active = false;
-            let actions = inner.core.shutdown();
-            inner.dispatch(actions);
             inner.joins.clear();
             inner.syncs.clear();
         }
@@ -323,8 +455,7 @@ impl GroupCoordinatorHandle {
     /// Run the offset expiration now (the ticker runs it every
     /// [`OFFSETS_RETENTION_CHECK_INTERVAL`]).
     pub async fn expire_offsets(&self) {
-        let shared = self.shared.clone();
-        let _ = tokio::task::spawn_blocking(move || shared.expire_offsets()).await;
+        self.shared.expire_offsets().await;
     }
 
     /// JoinGroup (key 11, v0-9). Waits until the rebalance completes when
@@ -345,17 +476,16 @@ impl GroupCoordinatorHandle {
         );
         let waiting = {
             let mut inner = self.shared.inner();
-            if !inner.active {
-                let response = core::JoinResponse::error(
-                    &request.member_id,
-                    GroupError::CoordinatorNotAvailable,
-                );
-                return join_response(response, version);
-            }
             let token = inner.token();
+            let actions = match inner.core(&request.group_id) {
+                Ok(core) => core.join(token, request, new_member_id, now_ms()),
+                Err(e) => {
+                    let response = core::JoinResponse::error(&request.member_id, e);
+                    return join_response(response, version);
+                }
+            };
             let (tx, rx) = oneshot::channel();
             inner.joins.insert(token, tx);
-            let actions = inner.core.join(token, request, new_member_id, now_ms());
             inner.dispatch(actions);
             rx
         };
@@ -382,16 +512,13 @@ impl GroupCoordinatorHandle {
         };
         let waiting = {
             let mut inner = self.shared.inner();
-            if !inner.active {
-                return sync_response(
-                    core::SyncResponse::error(GroupError::CoordinatorNotAvailable),
-                    version,
-                );
-            }
             let token = inner.token();
+            let actions = match inner.core(&request.group_id) {
+                Ok(core) => core.sync(token, request, now_ms()),
+                Err(e) => return sync_response(core::SyncResponse::error(e), version),
+            };
             let (tx, rx) = oneshot::channel();
             inner.syncs.insert(token, tx);
-            let actions = inner.core.sync(token, request, now_ms());
             inner.dispatch(actions);
             rx
         };
@@ -410,11 +537,9 @@ impl GroupCoordinatorHandle {
             group_instance_id: request.group_instance_id.as_ref().map(|s| s.to_string()),
         };
         let mut inner = self.shared.inner();
-        let result = if inner.active {
-            inner.core.heartbeat(&request, now_ms())
-        } else {
-            Err(GroupError::CoordinatorNotAvailable)
-        };
+        let result = inner
+            .core(&request.group_id)
+            .and_then(|core| core.heartbeat(&request, now_ms()));
         HeartbeatResponse::default().with_error_code(error_code(result.err()))
     }
 
@@ -441,22 +566,22 @@ impl GroupCoordinatorHandle {
         };
         let response = {
             let mut inner = self.shared.inner();
-            if !inner.active {
-                return LeaveGroupResponse::default()
-                    .with_error_code(GroupError::CoordinatorNotAvailable.code());
-            }
-            let (response, actions) = inner.core.leave(&request, now_ms());
+            let (response, actions) = match inner.core(&request.group_id) {
+                Ok(core) => core.leave(&request, now_ms()),
+                Err(e) => return LeaveGroupResponse::default().with_error_code(e.code()),
+            };
             inner.dispatch(actions);
             response
         };
         leave_response(response, version)
     }
 
-    /// OffsetCommit (key 8, v2-9). Answered once the offsets are fsynced.
-    /// `partition_exists` says whether a topic partition exists; others
-    /// get UNKNOWN_TOPIC_OR_PARTITION, as Kafka's request handler answers.
-    /// (v2-v4's `retention_time_ms` is ignored: `offsets.retention.minutes`
-    /// applies.)
+    /// OffsetCommit (key 8, v2-9). Answered once the offsets are on every
+    /// in-sync replica of the group's `__consumer_offsets` partition (see
+    /// the module docs). `partition_exists` says whether a topic partition
+    /// exists; others get UNKNOWN_TOPIC_OR_PARTITION, as Kafka's request
+    /// handler answers. (v2-v4's `retention_time_ms` is ignored:
+    /// `offsets.retention.minutes` applies.)
     pub async fn commit_offsets(
         &self,
         request: &OffsetCommitRequest,
@@ -464,35 +589,80 @@ impl GroupCoordinatorHandle {
         partition_exists: impl Fn(&str, i32) -> bool,
     ) -> OffsetCommitResponse {
         let (commit, unknown) = commit_request(request, version, &partition_exists);
-        let outcome = {
+        let deadline =
+            tokio::time::Instant::now() + Duration::from_millis(offsets_topic::COMMIT_TIMEOUT_MS);
+        // The shard, its partition and its write lock; an empty group id
+        // is validated by the scratch core (INVALID_GROUP_ID).
+        let target = {
             let mut inner = self.shared.inner();
-            if !inner.active {
-                None
-            } else {
-                Some(inner.core.commit_offsets(&commit, now_ms()))
+            if commit.group_id.is_empty() {
+                let outcome = match inner.core("") {
+                    Ok(core) => core.commit_offsets(&commit, now_ms()),
+                    Err(e) => return commit_error_response(request, e.code()),
+                };
+                return commit_response(request, &outcome, &unknown);
+            }
+            let shard = inner.shard_of(&commit.group_id);
+            match inner.core(&commit.group_id) {
+                Err(e) => Err(e),
+                Ok(_) => {
+                    let s = &inner.shards[&shard];
+                    Ok((shard, s.partition.clone(), s.writes.clone()))
+                }
             }
         };
-        let Some(mut outcome) = outcome else {
-            return commit_error_response(request, ResponseError::CoordinatorNotAvailable.code());
+        let (shard, partition, writes) = match target {
+            Ok(t) => t,
+            Err(e) => return commit_error_response(request, e.code()),
         };
-        if !outcome.records.is_empty() {
-            let shared = self.shared.clone();
-            let records = std::mem::take(&mut outcome.records);
-            let written = tokio::task::spawn_blocking(move || shared.persist(&records)).await;
-            let failed = match written {
-                Ok(Ok(())) => false,
-                Ok(Err(e)) => {
-                    tracing::error!("persisting committed offsets: {e}");
-                    true
-                }
-                Err(e) => {
-                    tracing::error!("persisting committed offsets: {e}");
-                    true
-                }
-            };
-            if failed {
-                mark_stored_as_failed(&mut outcome);
+        let order = writes.lock().await;
+        let now = now_ms();
+        let outcome = self
+            .shared
+            .inner()
+            .core_of(shard, &partition)
+            .map(|core| core.commit_offsets(&commit, now));
+        let mut outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(e) => return commit_error_response(request, e.code()),
+        };
+        if outcome.records.is_empty() {
+            return commit_response(request, &outcome, &unknown);
+        }
+        let records = std::mem::take(&mut outcome.records);
+        let appended = offsets_topic::encode_batch(&records, now)
+            .map_err(|e| {
+                tracing::error!("encoding committed offsets: {e}");
+                GroupError::CoordinatorNotAvailable
+            })
+            .and_then(|batch| {
+                partition
+                    .append_as_leader(&batch, true, now)
+                    .map_err(|e| offsets_topic::commit_error(&e))
+            });
+        let appended = match appended {
+            Ok(a) => a,
+            Err(e) => {
+                drop(order);
+                mark_stored_as_failed(&mut outcome, e);
+                return commit_response(request, &outcome, &unknown);
             }
+        };
+        // In log order: the write lock is still held.
+        if let Ok(core) = self.shared.inner().core_of(shard, &partition) {
+            core.apply_offsets(&records, now);
+        }
+        drop(order);
+        if let Err(e) = partition
+            .wait_committed(appended.next_offset, deadline)
+            .await
+        {
+            tracing::debug!(
+                partition = shard,
+                "offset commit not replicated: {}",
+                e.message
+            );
+            mark_stored_as_failed(&mut outcome, offsets_topic::commit_error(&e));
         }
         commit_response(request, &outcome, &unknown)
     }
@@ -500,13 +670,12 @@ impl GroupCoordinatorHandle {
     /// OffsetFetch (key 9, v1-9; v8+ asks for several groups). An unknown
     /// group answers -1 offsets, no error.
     pub fn fetch_offsets(&self, request: &OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
-        let inner = self.shared.inner();
-        let active = inner.active;
+        let mut inner = self.shared.inner();
         if version >= 8 {
             let groups = request
                 .groups
                 .iter()
-                .map(|g| fetch_group(&inner.core, active, g))
+                .map(|g| fetch_group(inner.core(g.group_id.0.as_str()), g))
                 .collect();
             return OffsetFetchResponse::default().with_groups(groups);
         }
@@ -520,15 +689,9 @@ impl GroupCoordinatorHandle {
                 })
                 .collect()
         });
-        let error = if active {
-            0
-        } else {
-            ResponseError::CoordinatorNotAvailable.code()
-        };
-        let topics = if active {
-            inner.core.fetch_offsets(group_id, wanted.as_deref())
-        } else {
-            Vec::new()
+        let (error, topics) = match inner.core(group_id) {
+            Ok(core) => (0, core.fetch_offsets(group_id, wanted.as_deref())),
+            Err(e) => (e.code(), Vec::new()),
         };
         let topics = topics
             .into_iter()
@@ -557,7 +720,10 @@ impl GroupCoordinatorHandle {
         }
     }
 
-    /// ListGroups (key 16, v0-5; states filter v4+, types filter v5+).
+    /// ListGroups (key 16, v0-5; states filter v4+, types filter v5+):
+    /// the groups of every loaded shard (a shard still loading is left
+    /// out; Kafka answers COORDINATOR_LOAD_IN_PROGRESS for the whole
+    /// list instead).
     pub fn list_groups(&self, request: &ListGroupsRequest, version: i16) -> ListGroupsResponse {
         let inner = self.shared.inner();
         if !inner.active {
@@ -571,9 +737,10 @@ impl GroupCoordinatorHandle {
             .collect();
         let types: Vec<String> = request.types_filter.iter().map(|s| s.to_string()).collect();
         let groups = inner
-            .core
-            .list_groups(&states, &types)
-            .into_iter()
+            .shards
+            .values()
+            .filter_map(|s| s.core.as_ref())
+            .flat_map(|core| core.list_groups(&states, &types))
             .map(|g| {
                 let listed = ListedGroup::default()
                     .with_group_id(GroupId(str_bytes(g.group_id)))
@@ -599,17 +766,20 @@ impl GroupCoordinatorHandle {
         request: &DescribeGroupsRequest,
         version: i16,
     ) -> DescribeGroupsResponse {
-        let inner = self.shared.inner();
+        let mut inner = self.shared.inner();
         let groups = request
             .groups
             .iter()
             .map(|id| {
-                if !inner.active {
-                    return DescribedGroup::default()
-                        .with_group_id(id.clone())
-                        .with_error_code(ResponseError::CoordinatorNotAvailable.code());
-                }
-                let described = describe_group(inner.core.describe_group(id.0.as_str()), version);
+                let core = match inner.core(id.0.as_str()) {
+                    Ok(core) => core,
+                    Err(e) => {
+                        return DescribedGroup::default()
+                            .with_group_id(id.clone())
+                            .with_error_code(e.code())
+                    }
+                };
+                let described = describe_group(core.describe_group(id.0.as_str()), version);
                 if version >= 3 && request.include_authorized_operations {
                     described.with_authorized_operations(GROUP_AUTHORIZED_OPERATIONS)
                 } else {
@@ -621,7 +791,7 @@ impl GroupCoordinatorHandle {
     }
 }
 
-/// Tick the core until the coordinator is gone or shut down; run the
+/// Tick the cores until the coordinator is gone or shut down; run the
 /// offset expiration every [`OFFSETS_RETENTION_CHECK_INTERVAL`].
 async fn run_ticker(shared: Weak<Shared>, mut stop: watch::Receiver<bool>) {
     let mut interval = tokio::time::interval(TICK_INTERVAL);
@@ -638,7 +808,7 @@ async fn run_ticker(shared: Weak<Shared>, mut stop: watch::Receiver<bool>) {
         shared.tick();
         if last_expiry.elapsed() >= OFFSETS_RETENTION_CHECK_INTERVAL {
             last_expiry = tokio::time::Instant::now();
-            let _ = tokio::task::spawn_blocking(move || shared.expire_offsets()).await;
+            shared.expire_offsets().await;
         }
     }
 }
@@ -801,11 +971,11 @@ fn commit_request(
 }
 
 /// The write failed: the partitions that were accepted were not stored.
-fn mark_stored_as_failed(outcome: &mut core::CommitOutcome) {
+fn mark_stored_as_failed(outcome: &mut core::CommitOutcome, failure: GroupError) {
     for topic in &mut outcome.topics {
         for (_, error) in &mut topic.partitions {
             if error.is_none() {
-                *error = Some(GroupError::CoordinatorNotAvailable);
+                *error = Some(failure);
             }
         }
     }
@@ -879,14 +1049,14 @@ fn commit_error_response(request: &OffsetCommitRequest, code: i16) -> OffsetComm
 
 /// One group of an OffsetFetch v8+.
 fn fetch_group(
-    core: &GroupCoordinator,
-    active: bool,
+    core: Result<&mut GroupCoordinator, GroupError>,
     group: &kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup,
 ) -> OffsetFetchResponseGroup {
     let response = OffsetFetchResponseGroup::default().with_group_id(group.group_id.clone());
-    if !active {
-        return response.with_error_code(ResponseError::CoordinatorNotAvailable.code());
-    }
+    let core = match core {
+        Ok(core) => core,
+        Err(e) => return response.with_error_code(e.code()),
+    };
     let wanted: Option<Vec<core::FetchTopic>> = group.topics.as_ref().map(|topics| {
         topics
             .iter()
@@ -941,322 +1111,6 @@ fn describe_group(group: core::GroupDescription, version: i16) -> DescribedGroup
         .with_members(members)
 }
 
-// ---------------------------------------------------------------------------
-// The offsets file
-// ---------------------------------------------------------------------------
-
-/// The append-only file of committed offsets (see the module docs).
-#[derive(Debug)]
-pub struct OffsetStore {
-    dir: PathBuf,
-    file: File,
-    /// Bytes in the file (all valid frames).
-    len_bytes: u64,
-    /// Size right after the last compaction (or open).
-    compacted_len_bytes: u64,
-    /// A write or fsync failed: nothing more is written.
-    failed: bool,
-}
-
-impl OffsetStore {
-    /// Open `dir/offsets.log`, creating both if missing; return the records
-    /// of every valid frame, truncating a torn or corrupt tail.
-    pub fn open(dir: &Path) -> io::Result<(OffsetStore, Vec<OffsetRecord>)> {
-        fs::create_dir_all(dir)?;
-        let stale = dir.join(COMPACTING_FILE);
-        if stale.exists() {
-            // A compaction that did not finish; the log is still whole.
-            fs::remove_file(&stale)?;
-        }
-        let path = dir.join(OFFSETS_FILE);
-        let created = !path.exists();
-        let mut file = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .append(true)
-            .open(&path)?;
-        if created {
-            sync_dir(dir)?;
-        }
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes)?;
-        let decoded = decode_frames(&bytes);
-        let valid = decoded.valid_len as u64;
-        if let Some(why) = decoded.stopped {
-            tracing::warn!(
-                "{}: dropping {} bytes after offset {valid}: {why}",
-                path.display(),
-                bytes.len() as u64 - valid
-            );
-            file.set_len(valid)?;
-            file.sync_all()?;
-        }
-        let store = OffsetStore {
-            dir: dir.to_path_buf(),
-            file,
-            len_bytes: valid,
-            compacted_len_bytes: valid,
-            failed: false,
-        };
-        Ok((store, decoded.records))
-    }
-
-    /// Append `records` as one frame and fsync it.
-    pub fn append(&mut self, records: &[OffsetRecord]) -> io::Result<()> {
-        if self.failed {
-            return Err(io::Error::other(
-                "an earlier write to the offsets file failed",
-            ));
-        }
-        let frame = encode_frame(records)?;
-        let written = self
-            .file
-            .write_all(&frame)
-            .and_then(|()| self.file.sync_data());
-        if written.is_err() {
-            self.failed = true;
-        }
-        written?;
-        self.len_bytes += frame.len() as u64;
-        Ok(())
-    }
-
-    /// The file has grown to twice its compacted size (and past a floor).
-    fn needs_compaction(&self) -> bool {
-        !self.failed
-            && self.len_bytes > COMPACT_MIN_BYTES
-            && self.len_bytes > self.compacted_len_bytes.saturating_mul(2)
-    }
-
-    /// Replace the file by `live` (every current offset): temp file, fsync,
-    /// rename, fsync the directory.
-    pub fn compact(&mut self, live: &[OffsetRecord]) -> io::Result<()> {
-        let tmp = self.dir.join(COMPACTING_FILE);
-        let path = self.dir.join(OFFSETS_FILE);
-        let mut len_bytes = 0u64;
-        {
-            let mut out = File::create(&tmp)?;
-            for chunk in live.chunks(COMPACT_RECORDS_PER_FRAME) {
-                let frame = encode_frame(chunk)?;
-                out.write_all(&frame)?;
-                len_bytes += frame.len() as u64;
-            }
-            out.sync_all()?;
-        }
-        fs::rename(&tmp, &path)?;
-        sync_dir(&self.dir)?;
-        self.file = OpenOptions::new().read(true).append(true).open(&path)?;
-        self.len_bytes = len_bytes;
-        self.compacted_len_bytes = len_bytes;
-        Ok(())
-    }
-}
-
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
-fn put_str<const WIDE: bool>(out: &mut Vec<u8>, s: &str) -> io::Result<()> {
-    let too_long = || {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "string too long for the offsets file",
-        )
-    };
-    if WIDE {
-        out.extend_from_slice(
-            &u32::try_from(s.len())
-                .map_err(|_| too_long())?
-                .to_be_bytes(),
-        );
-    } else {
-        out.extend_from_slice(
-            &u16::try_from(s.len())
-                .map_err(|_| too_long())?
-                .to_be_bytes(),
-        );
-    }
-    out.extend_from_slice(s.as_bytes());
-    Ok(())
-}
-
-fn encode_record(out: &mut Vec<u8>, record: &OffsetRecord) -> io::Result<()> {
-    out.push(u8::from(record.value.is_some()));
-    put_str::<false>(out, &record.group_id)?;
-    put_str::<false>(out, &record.partition.topic)?;
-    out.extend_from_slice(&record.partition.partition.to_be_bytes());
-    if let Some(value) = &record.value {
-        out.extend_from_slice(&value.offset.0.to_be_bytes());
-        out.extend_from_slice(&value.leader_epoch.0.to_be_bytes());
-        out.extend_from_slice(&value.commit_timestamp_ms.to_be_bytes());
-        put_str::<true>(out, &value.metadata)?;
-    }
-    Ok(())
-}
-
-/// One frame holding `records`.
-pub fn encode_frame(records: &[OffsetRecord]) -> io::Result<Vec<u8>> {
-    let mut payload = Vec::new();
-    let count = u32::try_from(records.len()).map_err(|_| io::Error::other("too many records"))?;
-    payload.extend_from_slice(&count.to_be_bytes());
-    for record in records {
-        encode_record(&mut payload, record)?;
-    }
-    if payload.len() > MAX_FRAME_BYTES {
-        return Err(io::Error::other("offset commit too large for one frame"));
-    }
-    let mut frame = Vec::with_capacity(FRAME_HEADER_BYTES + payload.len());
-    frame.push(FRAME_MAGIC);
-    frame.push(FRAME_VERSION);
-    frame.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-    frame.extend_from_slice(&crc32c::crc32c(&payload).to_be_bytes());
-    frame.extend_from_slice(&payload);
-    Ok(frame)
-}
-
-/// What [`decode_frames`] found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Decoded {
-    /// Records of the valid frames, in order.
-    pub records: Vec<OffsetRecord>,
-    /// Bytes up to the end of the last valid frame.
-    pub valid_len: usize,
-    /// Why decoding stopped before the end, if it did.
-    pub stopped: Option<String>,
-}
-
-/// Decode frames until the end or the first bad one.
-pub fn decode_frames(bytes: &[u8]) -> Decoded {
-    let mut records = Vec::new();
-    let mut pos = 0;
-    while pos < bytes.len() {
-        match decode_frame(&bytes[pos..]) {
-            Ok((frame_records, used)) => {
-                records.extend(frame_records);
-                pos += used;
-            }
-            Err(why) => {
-                return Decoded {
-                    records,
-                    valid_len: pos,
-                    stopped: Some(why),
-                }
-            }
-        }
-    }
-    Decoded {
-        records,
-        valid_len: pos,
-        stopped: None,
-    }
-}
-
-fn decode_frame(bytes: &[u8]) -> Result<(Vec<OffsetRecord>, usize), String> {
-    let mut header = Reader { bytes, pos: 0 };
-    let magic = header.u8()?;
-    let version = header.u8()?;
-    if magic != FRAME_MAGIC || version != FRAME_VERSION {
-        return Err(format!("bad frame magic/version {magic:#x}/{version}"));
-    }
-    let len = header.u32()? as usize;
-    let crc = header.u32()?;
-    if len > MAX_FRAME_BYTES {
-        return Err(format!("frame of {len} bytes"));
-    }
-    let payload = header.take(len)?;
-    if crc32c::crc32c(payload) != crc {
-        return Err("CRC mismatch".to_string());
-    }
-    let mut reader = Reader {
-        bytes: payload,
-        pos: 0,
-    };
-    let count = reader.u32()?;
-    let mut records = Vec::new();
-    for _ in 0..count {
-        records.push(reader.record()?);
-    }
-    if reader.pos != payload.len() {
-        return Err("trailing bytes in frame".to_string());
-    }
-    Ok((records, FRAME_HEADER_BYTES + len))
-}
-
-/// A bounds-checked big-endian reader; every error is a message.
-struct Reader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|end| *end <= self.bytes.len());
-        let end = end.ok_or_else(|| "truncated".to_string())?;
-        let slice = &self.bytes[self.pos..end];
-        self.pos = end;
-        Ok(slice)
-    }
-
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], String> {
-        let mut out = [0u8; N];
-        out.copy_from_slice(self.take(N)?);
-        Ok(out)
-    }
-
-    fn u8(&mut self) -> Result<u8, String> {
-        Ok(self.array::<1>()?[0])
-    }
-
-    fn u32(&mut self) -> Result<u32, String> {
-        Ok(u32::from_be_bytes(self.array()?))
-    }
-
-    fn i32(&mut self) -> Result<i32, String> {
-        Ok(i32::from_be_bytes(self.array()?))
-    }
-
-    fn i64(&mut self) -> Result<i64, String> {
-        Ok(i64::from_be_bytes(self.array()?))
-    }
-
-    fn string(&mut self, len: usize) -> Result<String, String> {
-        String::from_utf8(self.take(len)?.to_vec()).map_err(|_| "invalid UTF-8".to_string())
-    }
-
-    fn short_string(&mut self) -> Result<String, String> {
-        let len = u16::from_be_bytes(self.array()?) as usize;
-        self.string(len)
-    }
-
-    fn record(&mut self) -> Result<OffsetRecord, String> {
-        let kind = self.u8()?;
-        let group_id = self.short_string()?;
-        let topic = self.short_string()?;
-        let partition = self.i32()?;
-        let value = match kind {
-            0 => None,
-            1 => Some(CommittedOffset {
-                offset: Offset(self.i64()?),
-                leader_epoch: LeaderEpoch(self.i32()?),
-                commit_timestamp_ms: self.i64()?,
-                metadata: {
-                    let len = self.u32()? as usize;
-                    self.string(len)?
-                },
-            }),
-            other => return Err(format!("unknown record kind {other}")),
-        };
-        Ok(OffsetRecord {
-            group_id,
-            partition: TopicPartition::new(topic, partition),
-            value,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1271,8 +1125,72 @@ mod tests {
     };
     use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
     use kafka_protocol::protocol::Encodable;
+    use std::path::Path;
+    use weir_core::partition::ReplicationConfig;
+    use weir_protocol::TopicPartition;
+    use weir_storage::log::{Log, LogConfig};
 
     const UNKNOWN_TOPIC: &str = "gone";
+
+    /// The log of `__consumer_offsets-0` in `dir` (real files).
+    fn offsets_log(dir: &Path) -> Arc<Mutex<Log>> {
+        let fs = weir_storage::RealFs::shared();
+        let log = Log::open(
+            fs,
+            &dir.join("__consumer_offsets-0"),
+            LogConfig::default(),
+            Offset(0),
+            0,
+        )
+        .expect("open the offsets log");
+        Arc::new(Mutex::new(log))
+    }
+
+    /// Lead `log` as the only replica at `epoch`.
+    fn lead_log(log: &Arc<Mutex<Log>>, epoch: i32) -> Arc<Partition> {
+        let init = crate::partition::LeaderInit {
+            local_id: 1,
+            leader_epoch: LeaderEpoch(epoch),
+            partition_epoch: 0,
+            replicas: vec![1],
+            isr: vec![1],
+            high_watermark: 0,
+            config: ReplicationConfig::default(),
+        };
+        Partition::new(
+            TopicPartition::new(offsets_topic::TOPIC, 0),
+            Uuid::nil(),
+            init,
+            log.clone(),
+            None,
+            0,
+        )
+        .expect("lead")
+    }
+
+    /// Wait (bounded) until every led shard is loaded.
+    async fn until_loaded(groups: &GroupCoordinatorHandle) {
+        for _ in 0..500 {
+            if groups.loaded() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the shards did not load in 5 s");
+    }
+
+    /// A coordinator leading the one-partition offsets topic in `dir`.
+    async fn leading(
+        dir: &Path,
+        config: GroupConfig,
+        epoch: i32,
+    ) -> (Arc<GroupCoordinatorHandle>, Arc<Partition>) {
+        let groups = GroupCoordinatorHandle::new(config).unwrap();
+        let partition = lead_log(&offsets_log(dir), epoch);
+        groups.lead(1, vec![(0, partition.clone())]);
+        until_loaded(&groups).await;
+        (groups, partition)
+    }
 
     fn config() -> GroupConfig {
         GroupConfig {
@@ -1410,9 +1328,9 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn offsets_survive_a_restart() {
+    async fn offsets_survive_a_new_leadership_from_the_log() {
         let dir = tempfile::tempdir().unwrap();
-        let groups = GroupCoordinatorHandle::new(dir.path().to_path_buf(), config()).unwrap();
+        let (groups, partition) = leading(dir.path(), config(), 1).await;
         let member_id = join_alone(&groups).await;
         let commit = commit_req(
             &member_id,
@@ -1444,9 +1362,15 @@ mod tests {
             stale.topics[0].partitions[0].error_code,
             ResponseError::IllegalGeneration.code()
         );
+        // Two commits of two records each, in one batch each, in the log.
+        assert_eq!(partition.offsets(), (0, 2));
+        assert_eq!(partition.high_watermark(), 2);
         groups.shutdown().await;
+        partition.depose();
+        drop(partition);
 
-        let groups = GroupCoordinatorHandle::new(dir.path().to_path_buf(), config()).unwrap();
+        // A new leader (a new epoch over the same files) loads them.
+        let (groups, _partition) = leading(dir.path(), config(), 2).await;
         assert_eq!(
             fetched_v9(&groups.fetch_offsets(&fetch_v9("g"), 9)),
             vec![(0, 42, 4), (1, 7, 4)]
@@ -1488,7 +1412,7 @@ mod tests {
     #[tokio::test]
     async fn unknown_group_fetch_answers_minus_one() {
         let dir = tempfile::tempdir().unwrap();
-        let groups = GroupCoordinatorHandle::new(dir.path().to_path_buf(), config()).unwrap();
+        let (groups, _partition) = leading(dir.path(), config(), 1).await;
         let response = groups.fetch_offsets(&fetch_v9("nobody"), 9);
         assert_eq!(response.groups[0].error_code, 0);
         assert_eq!(fetched_v9(&response), vec![(0, -1, -1), (1, -1, -1)]);
@@ -1499,7 +1423,7 @@ mod tests {
     #[tokio::test]
     async fn two_consumers_share_a_rebalance() {
         let dir = tempfile::tempdir().unwrap();
-        let groups = GroupCoordinatorHandle::new(dir.path().to_path_buf(), config()).unwrap();
+        let (groups, _partition) = leading(dir.path(), config(), 1).await;
         let a = join_alone(&groups).await;
         let b = groups
             .join(join_req(""), 9, "other", "/10.0.0.2")
@@ -1572,7 +1496,7 @@ mod tests {
     #[tokio::test]
     async fn session_timeout_is_enforced_by_the_ticker() {
         let dir = tempfile::tempdir().unwrap();
-        let groups = GroupCoordinatorHandle::new(dir.path().to_path_buf(), config()).unwrap();
+        let (groups, _partition) = leading(dir.path(), config(), 1).await;
         let mut join = join_req("");
         join.session_timeout_ms = 300;
         let id = groups.join(join.clone(), 9, "c", "h").await.member_id;
@@ -1597,7 +1521,7 @@ mod tests {
             initial_rebalance_delay_ms: 60_000,
             ..config()
         };
-        let groups = GroupCoordinatorHandle::new(dir.path().to_path_buf(), slow).unwrap();
+        let (groups, _partition) = leading(dir.path(), slow, 1).await;
         let id = groups
             .join(join_req(""), 9, "c", "h")
             .await
@@ -1690,7 +1614,7 @@ mod tests {
     #[tokio::test]
     async fn list_and_fetch_encode_at_every_version() {
         let dir = tempfile::tempdir().unwrap();
-        let groups = GroupCoordinatorHandle::new(dir.path().to_path_buf(), config()).unwrap();
+        let (groups, _partition) = leading(dir.path(), config(), 1).await;
         let commit = commit_req("", -1, &[("t", 0, 5)]);
         for version in 2..=9 {
             let response = groups.commit_offsets(&commit, version, exists).await;
@@ -1713,81 +1637,143 @@ mod tests {
         groups.shutdown().await;
     }
 
-    fn record(group: &str, partition: i32, value: Option<i64>) -> OffsetRecord {
-        OffsetRecord {
-            group_id: group.into(),
-            partition: TopicPartition::new("t", partition),
-            value: value.map(|offset| CommittedOffset {
-                offset: Offset(offset),
-                leader_epoch: LeaderEpoch(2),
-                metadata: "meta".into(),
-                commit_timestamp_ms: 1_700_000_000_000,
-            }),
-        }
+    /// Lead `log` at epoch 1 with replicas 1 (this node) and 2, both in
+    /// the ISR.
+    fn lead_with_a_follower(log: &Arc<Mutex<Log>>) -> Arc<Partition> {
+        let init = crate::partition::LeaderInit {
+            local_id: 1,
+            leader_epoch: LeaderEpoch(1),
+            partition_epoch: 0,
+            replicas: vec![1, 2],
+            isr: vec![1, 2],
+            high_watermark: 0,
+            config: ReplicationConfig::default(),
+        };
+        Partition::new(
+            TopicPartition::new(offsets_topic::TOPIC, 0),
+            Uuid::nil(),
+            init,
+            log.clone(),
+            None,
+            0,
+        )
+        .expect("lead")
     }
 
-    #[test]
-    fn frames_round_trip_and_stop_at_damage() {
-        let first = vec![record("g", 0, Some(1)), record("g", 1, None)];
-        let second = vec![record("h", 0, Some(9))];
-        let mut bytes = encode_frame(&first).unwrap();
-        let first_len = bytes.len();
-        bytes.extend(encode_frame(&second).unwrap());
-        let all: Vec<OffsetRecord> = first.iter().chain(&second).cloned().collect();
-        assert_eq!(
-            decode_frames(&bytes),
-            Decoded {
-                records: all,
-                valid_len: bytes.len(),
-                stopped: None,
-            }
-        );
-        // A torn second frame: only the first one counts.
-        let torn = decode_frames(&bytes[..bytes.len() - 1]);
-        assert_eq!((torn.records, torn.valid_len), (first.clone(), first_len));
-        // A flipped bit in the second frame's payload: CRC mismatch.
-        let mut flipped = bytes.clone();
-        *flipped.last_mut().unwrap() ^= 1;
-        let damaged = decode_frames(&flipped);
-        assert_eq!(damaged.records, first);
-        assert_eq!(damaged.stopped.as_deref(), Some("CRC mismatch"));
-        // A huge declared length is corruption, not an allocation.
-        let mut huge = vec![FRAME_MAGIC, FRAME_VERSION];
-        huge.extend_from_slice(&u32::MAX.to_be_bytes());
-        huge.extend_from_slice(&[0; 4]);
-        assert_eq!(decode_frames(&huge).valid_len, 0);
-    }
-
-    #[test]
-    fn open_truncates_a_torn_tail_and_compaction_keeps_live_offsets() {
+    #[tokio::test]
+    async fn a_commit_is_answered_once_the_isr_has_it() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut store, records) = OffsetStore::open(dir.path()).unwrap();
-        assert!(records.is_empty());
-        store.append(&[record("g", 0, Some(1))]).unwrap();
-        store
-            .append(&[record("g", 0, Some(2)), record("g", 1, Some(3))])
+        let groups = GroupCoordinatorHandle::new(config()).unwrap();
+        let partition = lead_with_a_follower(&offsets_log(dir.path()));
+        groups.lead(1, vec![(0, partition.clone())]);
+        until_loaded(&groups).await;
+        let commit = commit_req("", -1, &[("t", 0, 5)]);
+        let committing = {
+            let groups = groups.clone();
+            tokio::spawn(async move { groups.commit_offsets(&commit, 9, exists).await })
+        };
+        // Appended, but the follower has not fetched it: no answer yet.
+        for _ in 0..200 {
+            if partition.offsets().1 == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(partition.offsets().1, 1, "the commit is in the log");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!committing.is_finished(), "answered before the ISR had it");
+        // The follower fetches from 1: it has offset 0, the mark passes it.
+        partition.on_follower_fetch(2, 1, 1, true, 1).unwrap();
+        let response = tokio::time::timeout(Duration::from_secs(5), committing)
+            .await
+            .expect("answered after the fetch")
             .unwrap();
-        store.append(&[record("g", 1, None)]).unwrap();
-        let good_len = store.len_bytes;
-        drop(store);
-        let path = dir.path().join(OFFSETS_FILE);
-        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
-        file.write_all(&encode_frame(&[record("g", 5, Some(5))]).unwrap()[..7])
-            .unwrap();
-        drop(file);
+        assert_eq!(response.topics[0].partitions[0].error_code, 0);
+        groups.shutdown().await;
+    }
 
-        let (mut store, records) = OffsetStore::open(dir.path()).unwrap();
-        assert_eq!(fs::metadata(&path).unwrap().len(), good_len);
-        let mut core = GroupCoordinator::new(GroupConfig::default());
-        core.apply_offsets(&records, 0);
-        assert_eq!(core.committed_offsets(), vec![record("g", 0, Some(2))]);
-        store.compact(&core.committed_offsets()).unwrap();
-        store.append(&[record("g", 2, Some(4))]).unwrap();
-        drop(store);
-        let (_, records) = OffsetStore::open(dir.path()).unwrap();
+    #[tokio::test]
+    async fn a_commit_to_a_deposed_leader_is_not_coordinator() {
+        let dir = tempfile::tempdir().unwrap();
+        let groups = GroupCoordinatorHandle::new(config()).unwrap();
+        let partition = lead_with_a_follower(&offsets_log(dir.path()));
+        groups.lead(1, vec![(0, partition.clone())]);
+        until_loaded(&groups).await;
+        let commit = commit_req("", -1, &[("t", 0, 5)]);
+        let committing = {
+            let groups = groups.clone();
+            tokio::spawn(async move { groups.commit_offsets(&commit, 9, exists).await })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Leadership moves while the commit waits for the follower.
+        partition.depose();
+        groups.lead(1, Vec::new());
+        let response = tokio::time::timeout(Duration::from_secs(5), committing)
+            .await
+            .expect("answered at deposition")
+            .unwrap();
         assert_eq!(
-            records,
-            vec![record("g", 0, Some(2)), record("g", 2, Some(4))]
+            response.topics[0].partitions[0].error_code,
+            ResponseError::NotCoordinator.code()
         );
+        // Later requests for the group are sent elsewhere.
+        let again = groups
+            .commit_offsets(&commit_req("", -1, &[("t", 0, 6)]), 9, exists)
+            .await;
+        assert_eq!(
+            again.topics[0].partitions[0].error_code,
+            ResponseError::NotCoordinator.code()
+        );
+        groups.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn unloading_a_shard_answers_its_parked_joins_and_loading_is_retriable() {
+        let dir = tempfile::tempdir().unwrap();
+        let slow = GroupConfig {
+            initial_rebalance_delay_ms: 60_000,
+            ..config()
+        };
+        let (groups, _partition) = leading(dir.path(), slow, 1).await;
+        let first = groups.join(join_req(""), 9, "client", "/127.0.0.1").await;
+        let member_id = first.member_id.to_string();
+        let parked = {
+            let groups = groups.clone();
+            tokio::spawn(async move {
+                groups
+                    .join(join_req(&member_id), 9, "client", "/127.0.0.1")
+                    .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            !parked.is_finished(),
+            "the join waits for the initial delay"
+        );
+        groups.lead(1, Vec::new());
+        let answered = tokio::time::timeout(Duration::from_secs(5), parked)
+            .await
+            .expect("answered at unload")
+            .unwrap();
+        assert_eq!(answered.error_code, ResponseError::NotCoordinator.code());
+        // A shard that is still loading answers COORDINATOR_LOAD_IN_PROGRESS.
+        let other = tempfile::tempdir().unwrap();
+        groups.shared.inner().shards.insert(
+            0,
+            Shard {
+                partition: lead_log(&offsets_log(other.path()), 1),
+                core: None,
+                writes: Arc::new(tokio::sync::Mutex::new(())),
+            },
+        );
+        let heartbeat = HeartbeatRequest::default()
+            .with_group_id(GroupId(str_bytes("g")))
+            .with_generation_id(1)
+            .with_member_id(str_bytes("m"));
+        assert_eq!(
+            groups.heartbeat(&heartbeat, 4).error_code,
+            ResponseError::CoordinatorLoadInProgress.code()
+        );
+        groups.shutdown().await;
     }
 }

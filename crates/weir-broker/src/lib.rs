@@ -31,6 +31,7 @@ pub mod group_coordinator;
 pub mod guard;
 pub mod log_manager;
 pub mod metadata_source;
+pub mod offsets_topic;
 pub mod partition;
 pub mod quorum;
 pub mod replica_fetcher;

@@ -517,6 +517,7 @@ fn log_settings_become_topic_defaults() {
             flush_messages: None,
             flush_ms: Some(250),
             max_message_bytes: 2_000_000,
+            cleanup_delete: true,
         }
     );
     let (c, _) = parse("node.id=1\nlog.roll.ms=5\nlog.roll.hours=9\n");

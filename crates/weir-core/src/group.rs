@@ -77,6 +77,9 @@ pub enum GroupError {
     /// The coordinator gave up its groups (shutdown); find it again.
     #[error("NOT_COORDINATOR: this broker no longer coordinates the group")]
     NotCoordinator,
+    /// The coordinator is still loading the group's offsets; retry.
+    #[error("COORDINATOR_LOAD_IN_PROGRESS: the coordinator is loading the group")]
+    CoordinatorLoadInProgress,
     /// OffsetCommit v9+ to a group that does not exist with a generation.
     #[error("GROUP_ID_NOT_FOUND: the group does not exist")]
     GroupIdNotFound,
@@ -101,6 +104,7 @@ impl GroupError {
             GroupError::GroupMaxSizeReached => E::GroupMaxSizeReached,
             GroupError::CoordinatorNotAvailable => E::CoordinatorNotAvailable,
             GroupError::NotCoordinator => E::NotCoordinator,
+            GroupError::CoordinatorLoadInProgress => E::CoordinatorLoadInProgress,
             GroupError::GroupIdNotFound => E::GroupIdNotFound,
             GroupError::OffsetMetadataTooLarge => E::OffsetMetadataTooLarge,
         }

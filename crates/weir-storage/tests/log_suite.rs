@@ -515,6 +515,26 @@ fn retention_by_time_deletes_old_segments_but_never_the_active_one() {
 }
 
 #[test]
+fn a_compacted_log_is_never_deleted_by_retention() {
+    on_both(|b| {
+        let mut config = LogConfig {
+            retention_ms: 5000,
+            retention_bytes: 1,
+            ..LogConfig::default()
+        };
+        config.set("cleanup.policy", "compact").unwrap();
+        let mut log = log_with_timed_segments(b, config);
+        assert_eq!(log.delete_retained_segments(1_000_000).unwrap(), 0);
+        assert_eq!(bases(&log), vec![0, 3, 6, 9]);
+        // With delete in the policy again, both limits apply.
+        config.set("cleanup.policy", "compact,delete").unwrap();
+        log.set_config(config).unwrap();
+        assert_eq!(log.delete_retained_segments(1_000_000).unwrap(), 3);
+        assert_eq!(bases(&log), vec![9]);
+    });
+}
+
+#[test]
 fn retention_by_bytes_follows_kafka() {
     on_both(|b| {
         let probe = log_with_timed_segments(b, LogConfig::default());

@@ -1,10 +1,12 @@
 //! FindCoordinator (key 10, v0-5): the broker that coordinates a group.
 //!
 //! Every node computes the same coordinator for a group from its metadata
-//! image ([`Broker::group_coordinator`], Kafka's `partitionFor(group)`
-//! mapped onto the registered brokers) and answers its advertised client
-//! endpoint; with no unfenced broker (or no endpoint for it) the answer is
-//! COORDINATOR_NOT_AVAILABLE. v0-3 ask for one key; v4+ batch keys in
+//! image ([`Broker::group_coordinator`]: the leader of the group's
+//! `__consumer_offsets` partition, Kafka's `partitionFor(group)`) and
+//! answers its advertised client endpoint. Before that topic exists the
+//! answer is COORDINATOR_NOT_AVAILABLE and the broker asks the controller
+//! to create it ([`Broker::ensure_offsets_topic`]), as Kafka does; a
+//! leaderless partition (or no endpoint) is COORDINATOR_NOT_AVAILABLE too. v0-3 ask for one key; v4+ batch keys in
 //! `coordinator_keys` (KIP-699) and get one coordinator per key.
 //! Transactions are not implemented, so a transaction key (type 1) gets
 //! COORDINATOR_NOT_AVAILABLE; any other unknown key type INVALID_REQUEST.
@@ -113,10 +115,15 @@ pub async fn handle(
 
 /// The coordinator of `group` with its advertised client endpoint, or
 /// COORDINATOR_NOT_AVAILABLE.
-fn group_coordinator_node(broker: &Broker, group: &str) -> Result<CoordinatorNode, ResponseError> {
-    let node_id = broker
-        .group_coordinator(group)
-        .ok_or(ResponseError::CoordinatorNotAvailable)?;
+fn group_coordinator_node(
+    broker: &Arc<Broker>,
+    group: &str,
+) -> Result<CoordinatorNode, ResponseError> {
+    let Some(node_id) = broker.group_coordinator(group) else {
+        // The first lookup of any group creates `__consumer_offsets`.
+        broker.ensure_offsets_topic();
+        return Err(ResponseError::CoordinatorNotAvailable);
+    };
     let (host, port) = match broker.broker_endpoint(node_id) {
         Some(endpoint) => endpoint,
         // This node's own endpoint is known even if the image lacks it.

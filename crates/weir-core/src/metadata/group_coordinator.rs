@@ -1,26 +1,29 @@
-//! Which broker coordinates a consumer group: Kafka's
-//! `GroupCoordinator.partitionFor(group)` (the group's `__consumer_offsets`
-//! partition) mapped onto the registered brokers in id order; a fenced
-//! pick passes to the next unfenced broker in that order. Every node
-//! computes the same answer from its image.
+//! Which broker coordinates a consumer group: as in Kafka, the leader of
+//! the group's partition of the internal `__consumer_offsets` topic
+//! (`GroupCoordinator.partitionFor(group)`: the Java hash of the group id
+//! modulo the topic's partition count). Every node computes the same
+//! answer from its image.
 
 use super::image::MetadataImage;
 
-/// The broker that coordinates `group`, or `None` when no broker is
-/// unfenced. `offsets_partitions` is `offsets.topic.num.partitions`.
-pub fn group_coordinator(
-    image: &MetadataImage,
-    group: &str,
-    offsets_partitions: i32,
-) -> Option<i32> {
-    let brokers: Vec<i32> = image.brokers().map(|b| b.broker_id).collect();
-    if brokers.is_empty() {
-        return None;
-    }
-    let start = offsets_partition(group, offsets_partitions) as usize % brokers.len();
-    (0..brokers.len())
-        .map(|i| brokers[(start + i) % brokers.len()])
-        .find(|b| image.is_unfenced(*b))
+/// The internal topic that holds committed offsets.
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+/// The partition count of `__consumer_offsets`, `None` before it exists.
+pub fn offsets_partition_count(image: &MetadataImage) -> Option<i32> {
+    image
+        .topic_by_name(OFFSETS_TOPIC)
+        .map(|t| i32::try_from(t.partitions.len()).unwrap_or(i32::MAX))
+}
+
+/// The broker that coordinates `group`: the unfenced leader of its
+/// `__consumer_offsets` partition; `None` while the topic does not exist
+/// or that partition has no (unfenced) leader.
+pub fn group_coordinator(image: &MetadataImage, group: &str) -> Option<i32> {
+    let topic = image.topic_by_name(OFFSETS_TOPIC)?;
+    let count = i32::try_from(topic.partitions.len()).ok()?;
+    let partition = topic.partitions.get(&offsets_partition(group, count))?;
+    Some(partition.leader).filter(|l| *l >= 0 && image.is_unfenced(*l))
 }
 
 /// Java's `String.hashCode` over UTF-16 code units (wrapping).
@@ -40,53 +43,69 @@ pub fn offsets_partition(group: &str, partitions: i32) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metadata::MetadataRecord;
+    use crate::metadata::{
+        ControllerOp, MetadataRecord, NewTopic, ReplicaAssignment, TopicDefaults,
+    };
     use uuid::Uuid;
 
-    #[test]
-    fn the_pick_passes_to_the_next_unfenced_broker_in_id_order() {
-        let mut image = MetadataImage::new();
-        for id in [1, 2, 3] {
-            image
-                .apply(&MetadataRecord::RegisterBroker {
+    fn register_and_unfence(image: &mut MetadataImage, ids: &[i32]) {
+        for &id in ids {
+            for record in [
+                MetadataRecord::RegisterBroker {
                     broker_id: id,
                     incarnation_id: Uuid::from_u128(id as u128),
                     broker_epoch: 1,
                     listeners: vec![],
                     rack: None,
-                })
-                .unwrap();
-        }
-        assert_eq!(
-            group_coordinator(&image, "my-group", 50),
-            None,
-            "all fenced"
-        );
-        for id in [1, 3] {
-            image
-                .apply(&MetadataRecord::UnfenceBroker {
+                },
+                MetadataRecord::UnfenceBroker {
                     broker_id: id,
                     broker_epoch: 1,
-                })
-                .unwrap();
+                },
+            ] {
+                image.apply(&record).unwrap();
+            }
         }
-        // "my-group" is offsets partition 12; 12 % 3 = 0 -> broker 1.
-        assert_eq!(group_coordinator(&image, "my-group", 50), Some(1));
-        // "a" is partition 47; 47 % 3 = 2 -> broker 3.
-        assert_eq!(group_coordinator(&image, "a", 50), Some(3));
-        // Partition 1 of 2 -> broker 2, fenced -> the next, broker 3.
-        let g = (0..1000)
-            .map(|i| format!("g{i}"))
-            .find(|g| offsets_partition(g, 50) % 3 == 1)
-            .unwrap();
-        assert_eq!(group_coordinator(&image, &g, 50), Some(3));
-        image
-            .apply(&MetadataRecord::UnfenceBroker {
-                broker_id: 2,
-                broker_epoch: 1,
-            })
-            .unwrap();
-        assert_eq!(group_coordinator(&image, &g, 50), Some(2));
+    }
+
+    #[test]
+    fn the_coordinator_is_the_leader_of_the_groups_offsets_partition() {
+        let mut image = MetadataImage::new();
+        register_and_unfence(&mut image, &[1, 2, 3]);
+        assert_eq!(offsets_partition_count(&image), None);
+        assert_eq!(group_coordinator(&image, "my-group"), None, "no topic yet");
+        // Explicit replicas: partition p led by broker p % 3 + 1.
+        let op = ControllerOp::CreateTopic {
+            topic: NewTopic {
+                name: OFFSETS_TOPIC.into(),
+                assignments: (0..50)
+                    .map(|p| ReplicaAssignment {
+                        partition_index: p,
+                        broker_ids: vec![p % 3 + 1, (p + 1) % 3 + 1],
+                    })
+                    .collect(),
+                num_partitions: -1,
+                replication_factor: -1,
+                configs: vec![],
+            },
+            defaults: TopicDefaults::default(),
+            topic_id: Uuid::from_u128(7),
+            start_index: 0,
+        };
+        for record in op.plan(&image).unwrap() {
+            image.apply(&record).unwrap();
+        }
+        assert_eq!(offsets_partition_count(&image), Some(50));
+        // "my-group" is offsets partition 12 -> leader 12 % 3 + 1 = 1.
+        assert_eq!(group_coordinator(&image, "my-group"), Some(1));
+        // "a" is partition 47 -> leader 47 % 3 + 1 = 3.
+        assert_eq!(group_coordinator(&image, "a"), Some(3));
+        // Fencing broker 1 moves partition 12's leadership to broker 2.
+        for record in crate::metadata::plan_broker_fenced(&image, 1) {
+            image.apply(&record).unwrap();
+        }
+        assert_eq!(group_coordinator(&image, "my-group"), Some(2));
+        assert_eq!(group_coordinator(&image, "a"), Some(3));
     }
 
     #[test]

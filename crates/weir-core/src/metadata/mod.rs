@@ -50,7 +50,9 @@ pub use election::{
     plan_broker_fenced, plan_broker_fenced_with, plan_broker_unfenced, plan_broker_unfenced_with,
     plan_controlled_shutdown, plan_controlled_shutdown_with, plan_unclean_shutdown, ElectionPolicy,
 };
-pub use group_coordinator::{group_coordinator, offsets_partition};
+pub use group_coordinator::{
+    group_coordinator, offsets_partition, offsets_partition_count, OFFSETS_TOPIC,
+};
 pub use image::{
     BrokerRegistration, MetadataError, MetadataImage, PartitionChangeFields, PartitionRegistration,
     TopicImage,

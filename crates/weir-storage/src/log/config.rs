@@ -46,6 +46,10 @@ pub struct LogConfig {
     /// `max.message.bytes`: largest batch a producer may append (followers
     /// are exempt, as in Kafka, so replication never stalls on it).
     pub max_message_bytes: u32,
+    /// `cleanup.policy` includes `delete`: `retention.ms` and
+    /// `retention.bytes` apply. A `compact`-only log keeps every segment
+    /// (Weir has no log cleaner yet, so nothing is compacted either).
+    pub cleanup_delete: bool,
 }
 
 impl Default for LogConfig {
@@ -60,6 +64,7 @@ impl Default for LogConfig {
             flush_messages: None,
             flush_ms: None,
             max_message_bytes: 1_048_588,
+            cleanup_delete: true,
         }
     }
 }
@@ -153,6 +158,13 @@ impl LogConfig {
                     .transpose()?;
             }
             "flush.ms" => next.flush_ms = never_if_max(int()?),
+            "cleanup.policy" => {
+                let policies: Vec<&str> = value.split(',').map(str::trim).collect();
+                if policies.iter().any(|p| !matches!(*p, "delete" | "compact")) {
+                    return Err(err("not a list of delete and compact"));
+                }
+                next.cleanup_delete = policies.contains(&"delete");
+            }
             _ => return Ok(false),
         }
         next.validate().map_err(|e| err(e.reason))?;
@@ -186,7 +198,12 @@ mod tests {
         assert_eq!(c.set("index.interval.bytes", "1024"), Ok(true));
         assert_eq!(c.set("flush.messages", "9223372036854775807"), Ok(true));
         assert_eq!(c.set("flush.ms", "1000"), Ok(true));
-        assert_eq!(c.set("cleanup.policy", "delete"), Ok(false));
+        assert_eq!(c.set("cleanup.policy", "compact"), Ok(true));
+        assert!(!c.cleanup_delete);
+        assert_eq!(c.set("cleanup.policy", "compact, delete"), Ok(true));
+        assert!(c.cleanup_delete);
+        assert!(c.set("cleanup.policy", "tidy").is_err());
+        assert_eq!(c.set("compression.type", "producer"), Ok(false));
         assert_eq!((c.segment_bytes, c.index_interval_bytes), (16384, 1024));
         assert_eq!((c.flush_messages, c.flush_ms), (None, Some(1000)));
         assert!(c.set("segment.bytes", "0").is_err());

@@ -126,7 +126,7 @@ impl Log {
     }
 
     /// Kafka's `deleteOldSegments`: delete the oldest segments, in order,
-    /// while (1) `now_ms` minus the segment's largest timestamp exceeds
+    /// while (with `cleanup.policy` including `delete`) (1) `now_ms` minus the segment's largest timestamp exceeds
     /// `retention.ms`, then (2) the log would still be at least
     /// `retention.bytes` without the segment, then (3) the next segment
     /// starts at or below the log start offset. A segment is only deleted
@@ -141,12 +141,15 @@ impl Log {
     ) -> Result<usize, LogError> {
         self.check_writable()?;
         self.observe_clock(now_ms);
-        let by_time = self.count_deletable(upper_bound, self.retention_ms_breached(now_ms));
-        let result = self.delete_oldest(by_time);
-        let mut deleted = self.note(result)?;
-        let by_size = self.count_deletable(upper_bound, self.retention_bytes_breached());
-        let result = self.delete_oldest(by_size);
-        deleted += self.note(result)?;
+        let mut deleted = 0;
+        if self.config.cleanup_delete {
+            let by_time = self.count_deletable(upper_bound, self.retention_ms_breached(now_ms));
+            let result = self.delete_oldest(by_time);
+            deleted += self.note(result)?;
+            let by_size = self.count_deletable(upper_bound, self.retention_bytes_breached());
+            let result = self.delete_oldest(by_size);
+            deleted += self.note(result)?;
+        }
         let start = self.log_start_offset;
         let by_start = self.count_deletable(upper_bound, move |_: &Segment, next: &Segment| {
             next.base_offset() <= start
