@@ -1,0 +1,194 @@
+//! Committed offsets survive the loss of their coordinator: three real
+//! `weir server` processes, a group's offsets committed to its
+//! coordinator (the leader of the group's `__consumer_offsets` partition),
+//! the coordinator SIGKILLed, and the new coordinator answering the same
+//! offsets. Every wait is bounded; the cluster's processes are killed by
+//! PID when it drops.
+
+mod common;
+
+use common::cluster::{create_topic_on, node_connection, node_metadata, wait_for, Cluster};
+use std::time::Duration;
+use weir_protocol::kafka_protocol::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
+use weir_protocol::kafka_protocol::messages::offset_fetch_request::{
+    OffsetFetchRequestGroup, OffsetFetchRequestTopics,
+};
+use weir_protocol::kafka_protocol::messages::{
+    FindCoordinatorRequest, GroupId, OffsetCommitRequest, OffsetFetchRequest, TopicName,
+};
+use weir_protocol::kafka_protocol::protocol::StrBytes;
+
+const PROPS: &[&str] = &[
+    "broker.session.timeout.ms=3000",
+    "broker.heartbeat.interval.ms=500",
+    // Few partitions keep the test quick; the rule is the same for 50.
+    "offsets.topic.num.partitions=5",
+];
+
+const GROUP: &str = "failover-group";
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+fn s(v: &str) -> StrBytes {
+    StrBytes::from_string(v.to_owned())
+}
+
+/// The coordinator node the node on `port` names for the group.
+async fn find_coordinator(port: u16) -> Result<i32, String> {
+    let conn = node_connection(port).await?;
+    let request = FindCoordinatorRequest::default().with_coordinator_keys(vec![s(GROUP)]);
+    let response = conn.send(&request, 4).await.map_err(|e| e.to_string())?;
+    let c = &response.coordinators[0];
+    if c.error_code != 0 {
+        return Err(format!("FindCoordinator error {}", c.error_code));
+    }
+    Ok(c.node_id.0)
+}
+
+/// A simple (generation -1) commit of `offsets` for partitions 0.. of "t".
+async fn commit(port: u16, offsets: &[i64]) -> Result<(), String> {
+    let conn = node_connection(port).await?;
+    let partitions = offsets
+        .iter()
+        .enumerate()
+        .map(|(i, o)| {
+            OffsetCommitRequestPartition::default()
+                .with_partition_index(i as i32)
+                .with_committed_offset(*o)
+                .with_committed_leader_epoch(-1)
+        })
+        .collect();
+    let request = OffsetCommitRequest::default()
+        .with_group_id(GroupId(s(GROUP)))
+        .with_generation_id_or_member_epoch(-1)
+        .with_member_id(s(""))
+        .with_topics(vec![OffsetCommitRequestTopic::default()
+            .with_name(TopicName(s("t")))
+            .with_partitions(partitions)]);
+    let response = conn.send(&request, 8).await.map_err(|e| e.to_string())?;
+    let codes: Vec<i16> = response.topics[0]
+        .partitions
+        .iter()
+        .map(|p| p.error_code)
+        .collect();
+    if codes.iter().all(|c| *c == 0) {
+        Ok(())
+    } else {
+        Err(format!("OffsetCommit codes {codes:?}"))
+    }
+}
+
+/// The committed offsets of partitions 0..n of "t".
+async fn fetch(port: u16, n: i32) -> Result<Vec<i64>, String> {
+    let conn = node_connection(port).await?;
+    let request =
+        OffsetFetchRequest::default().with_groups(vec![OffsetFetchRequestGroup::default()
+            .with_group_id(GroupId(s(GROUP)))
+            .with_topics(Some(vec![OffsetFetchRequestTopics::default()
+                .with_name(TopicName(s("t")))
+                .with_partition_indexes((0..n).collect())]))]);
+    let response = conn.send(&request, 8).await.map_err(|e| e.to_string())?;
+    let group = &response.groups[0];
+    if group.error_code != 0 {
+        return Err(format!("OffsetFetch error {}", group.error_code));
+    }
+    Ok(group.topics[0]
+        .partitions
+        .iter()
+        .map(|p| p.committed_offset)
+        .collect())
+}
+
+#[test]
+fn committed_offsets_survive_a_sigkill_of_their_coordinator() {
+    let mut cluster = Cluster::start(3, PROPS);
+    let rt = rt();
+    let port1 = cluster.node(1).port;
+    wait_for(&cluster, "topic t", Duration::from_secs(30), || {
+        rt.block_on(create_topic_on(port1, "t", 3, 3))
+            .map_err(|(code, m)| format!("{code}: {m}"))
+    });
+    // The first lookup creates __consumer_offsets; clients retry.
+    let coordinator = wait_for(&cluster, "a coordinator", Duration::from_secs(30), || {
+        rt.block_on(find_coordinator(port1))
+    });
+    let md = rt
+        .block_on(node_metadata(port1, Some(&["__consumer_offsets"])))
+        .expect("metadata");
+    let topic = md
+        .topics
+        .get("__consumer_offsets")
+        .expect("__consumer_offsets exists");
+    assert_eq!(topic.partitions.len(), 5, "offsets.topic.num.partitions");
+    assert!(
+        topic.partitions.iter().all(|p| p.replicas.len() == 3),
+        "replicated to all three brokers: {topic:?}"
+    );
+    let coordinator = usize::try_from(coordinator).unwrap();
+    let cport = cluster.node(coordinator).port;
+    // The coordinator may still be loading its partition.
+    wait_for(
+        &cluster,
+        "the first commit",
+        Duration::from_secs(30),
+        || rt.block_on(commit(cport, &[100, 200, 300])),
+    );
+    assert_eq!(rt.block_on(fetch(cport, 3)).unwrap(), vec![100, 200, 300]);
+    wait_for(
+        &cluster,
+        "the second commit",
+        Duration::from_secs(30),
+        || rt.block_on(commit(cport, &[110, 220, 330])),
+    );
+
+    eprintln!("SIGKILL coordinator {coordinator}");
+    cluster.kill(coordinator);
+    let survivor = (1..=3).find(|&i| i != coordinator).unwrap();
+    let sport = cluster.node(survivor).port;
+    let new = wait_for(
+        &cluster,
+        "a new coordinator",
+        Duration::from_secs(30),
+        || match rt.block_on(find_coordinator(sport))? {
+            c if usize::try_from(c).unwrap() == coordinator => {
+                Err(format!("still names the killed node {c}"))
+            }
+            c => Ok(usize::try_from(c).unwrap()),
+        },
+    );
+    let nport = cluster.node(new).port;
+    // Every acknowledged commit is there, the last one winning.
+    let offsets = wait_for(
+        &cluster,
+        "offsets from the new coordinator",
+        Duration::from_secs(30),
+        || rt.block_on(fetch(nport, 3)),
+    );
+    assert_eq!(offsets, vec![110, 220, 330], "coordinator {new}");
+    // The new coordinator takes commits, and the old one, back as a
+    // follower, has the same log.
+    wait_for(
+        &cluster,
+        "a commit to the new coordinator",
+        Duration::from_secs(30),
+        || rt.block_on(commit(nport, &[111, 221, 331])),
+    );
+    cluster.restart(coordinator);
+    let offsets = wait_for(
+        &cluster,
+        "offsets after the restart",
+        Duration::from_secs(30),
+        || {
+            let c = usize::try_from(rt.block_on(find_coordinator(port1))?).unwrap();
+            rt.block_on(fetch(cluster.node(c).port, 3))
+        },
+    );
+    assert_eq!(offsets, vec![111, 221, 331]);
+}
