@@ -192,3 +192,80 @@ fn committed_offsets_survive_a_sigkill_of_their_coordinator() {
     );
     assert_eq!(offsets, vec![111, 221, 331]);
 }
+
+/// `tests/interop/python/<name>`.
+fn interop_script(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/interop/python")
+        .join(name)
+}
+
+/// A confluent-kafka consumer commits (acknowledged), its coordinator is
+/// SIGKILLed, and the same consumer then reads back exactly the
+/// acknowledged offsets from the new coordinator, finishes the topic, and
+/// a fresh member of the group re-reads nothing
+/// (`tests/interop/python/group_failover.py`).
+#[test]
+fn a_confluent_kafka_group_keeps_its_commits_through_a_coordinator_kill() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+    const GROUP_NAME: &str = "ck-failover";
+    let mut cluster = Cluster::start(3, PROPS);
+    let rt = rt();
+    let port1 = cluster.node(1).port;
+    wait_for(&cluster, "topic gf", Duration::from_secs(30), || {
+        rt.block_on(create_topic_on(port1, "gf", 3, 3))
+            .map_err(|(code, m)| format!("{code}: {m}"))
+    });
+    let mut child = Command::new("python3")
+        .arg(interop_script("group_failover.py"))
+        .args([&cluster.bootstrap(), "gf", GROUP_NAME, "3000"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("python3 (run `bash .ci/run` to install confluent-kafka)");
+    let (tx, lines) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let next_line = |timeout: Duration| -> Result<String, String> {
+        lines
+            .recv_timeout(timeout)
+            .map_err(|e| format!("no line from group_failover.py: {e}"))
+    };
+    let committed = next_line(Duration::from_secs(120)).unwrap_or_else(|e| {
+        let _ = child.kill();
+        panic!("{e}\n{}", cluster.all_logs())
+    });
+    assert!(committed.starts_with("COMMITTED "), "{committed}");
+    // The coordinator of that group, as the node on port1 names it.
+    let coordinator = {
+        let conn = rt.block_on(node_connection(port1)).unwrap();
+        let request = FindCoordinatorRequest::default().with_coordinator_keys(vec![s(GROUP_NAME)]);
+        let response = rt.block_on(conn.send(&request, 4)).unwrap();
+        assert_eq!(response.coordinators[0].error_code, 0);
+        usize::try_from(response.coordinators[0].node_id.0).unwrap()
+    };
+    eprintln!("{committed}; SIGKILL coordinator {coordinator}");
+    cluster.kill(coordinator);
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "KILLED").unwrap();
+    drop(stdin);
+    let verdict = next_line(Duration::from_secs(240)).unwrap_or_else(|e| {
+        let _ = child.kill();
+        panic!("{e}\n{}", cluster.all_logs())
+    });
+    let status = child.wait().expect("python exits");
+    assert!(
+        verdict.starts_with("OK ") && status.success(),
+        "{verdict} ({status})\n{}",
+        cluster.all_logs()
+    );
+    eprintln!("{verdict}");
+}
