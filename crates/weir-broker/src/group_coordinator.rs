@@ -37,7 +37,7 @@
 //! records too): after a coordinator moves, members get UNKNOWN_MEMBER_ID
 //! on their next heartbeat and rejoin; committed offsets are what survives.
 
-use crate::offsets_topic;
+use crate::offsets_topic::{self, LoadedBatch};
 use crate::partition::Partition;
 use bytes::Bytes;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
@@ -59,7 +59,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{oneshot, watch};
@@ -123,11 +123,30 @@ fn str_bytes(s: impl Into<String>) -> StrBytes {
 struct Shard {
     /// The led partition (a new leadership is a new `Arc`).
     partition: Arc<Partition>,
-    /// `None` while the partition's log is being loaded.
+    /// `None` while the partition's log is being loaded. Holds only
+    /// committed records: those below the partition's high watermark.
     core: Option<GroupCoordinator>,
+    /// Appended batches the high watermark has not passed yet, in log
+    /// order; applied to the core as it passes them.
+    pending: VecDeque<LoadedBatch>,
     /// Held from a commit's validation to its append, so records reach
     /// the log, and the core, in the order they were validated.
     writes: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Shard {
+    /// Apply the pending batches the high watermark has passed.
+    fn settle(&mut self, now_ms: i64) {
+        let Some(core) = self.core.as_mut() else {
+            return;
+        };
+        let hwm = self.partition.high_watermark();
+        while self.pending.front().is_some_and(|b| b.next_offset <= hwm) {
+            if let Some(batch) = self.pending.pop_front() {
+                core.apply_offsets(&batch.records, now_ms);
+            }
+        }
+    }
 }
 
 /// The cores and the requests waiting on them.
@@ -167,13 +186,14 @@ impl Inner {
             return Ok(&mut self.scratch);
         }
         let shard = self.shard_of(group);
-        match self.shards.get_mut(&shard) {
-            None => Err(GroupError::NotCoordinator),
-            Some(Shard { core: None, .. }) => Err(GroupError::CoordinatorLoadInProgress),
-            Some(Shard {
-                core: Some(core), ..
-            }) => Ok(core),
-        }
+        let Some(shard) = self.shards.get_mut(&shard) else {
+            return Err(GroupError::NotCoordinator);
+        };
+        shard.settle(now_ms());
+        shard
+            .core
+            .as_mut()
+            .ok_or(GroupError::CoordinatorLoadInProgress)
     }
 
     /// The loaded core of `shard` while it is still led through
@@ -188,6 +208,7 @@ impl Inner {
         }
         match self.shards.get_mut(&shard) {
             Some(s) if Arc::ptr_eq(&s.partition, partition) => {
+                s.settle(now_ms());
                 s.core.as_mut().ok_or(GroupError::CoordinatorLoadInProgress)
             }
             _ => Err(GroupError::NotCoordinator),
@@ -245,6 +266,7 @@ impl Shared {
         let now = now_ms();
         let mut actions = Vec::new();
         for shard in inner.shards.values_mut() {
+            shard.settle(now);
             if let Some(core) = shard.core.as_mut() {
                 actions.extend(core.tick(now));
             }
@@ -259,8 +281,8 @@ impl Shared {
             let p = partition.clone();
             let started = std::time::Instant::now();
             let loaded = tokio::task::spawn_blocking(move || offsets_topic::load(&p)).await;
-            let records = match loaded {
-                Ok(Ok(records)) => records,
+            let batches = match loaded {
+                Ok(Ok(batches)) => batches,
                 Ok(Err(e)) => {
                     tracing::error!(
                         partition = shard,
@@ -280,19 +302,21 @@ impl Shared {
                     continue;
                 }
             };
-            let mut core = GroupCoordinator::new(self.config.clone());
-            core.apply_offsets(&records, now_ms());
+            let records: usize = batches.iter().map(|b| b.records.len()).sum();
             let mut inner = self.inner();
             match inner.shards.get_mut(&shard) {
                 Some(s) if Arc::ptr_eq(&s.partition, &partition) && s.core.is_none() => {
+                    s.core = Some(GroupCoordinator::new(self.config.clone()));
+                    s.pending = batches.into();
+                    s.settle(now_ms());
                     tracing::info!(
                         partition = shard,
-                        records = records.len(),
-                        offsets = core.committed_offsets().len(),
+                        records,
+                        offsets = s.core.as_ref().map_or(0, |c| c.committed_offsets().len()),
+                        above_high_watermark = s.pending.len(),
                         ms = started.elapsed().as_millis() as u64,
                         "loaded the groups of __consumer_offsets"
                     );
-                    s.core = Some(core);
                 }
                 _ => {}
             }
@@ -413,6 +437,7 @@ impl GroupCoordinatorHandle {
                 Shard {
                     partition: partition.clone(),
                     core: None,
+                    pending: VecDeque::new(),
                     writes: Arc::new(tokio::sync::Mutex::new(())),
                 },
             );
@@ -648,21 +673,33 @@ impl GroupCoordinatorHandle {
                 return commit_response(request, &outcome, &unknown);
             }
         };
-        // In log order: the write lock is still held.
-        if let Ok(core) = self.shared.inner().core_of(shard, &partition) {
-            core.apply_offsets(&records, now);
+        // In log order (the write lock is still held), applied once the
+        // high watermark passes it.
+        if let Some(s) = self.shared.inner().shards.get_mut(&shard) {
+            if Arc::ptr_eq(&s.partition, &partition) {
+                s.pending.push_back(LoadedBatch {
+                    next_offset: appended.next_offset,
+                    records,
+                });
+            }
         }
         drop(order);
-        if let Err(e) = partition
+        match partition
             .wait_committed(appended.next_offset, deadline)
             .await
         {
-            tracing::debug!(
-                partition = shard,
-                "offset commit not replicated: {}",
-                e.message
-            );
-            mark_stored_as_failed(&mut outcome, offsets_topic::commit_error(&e));
+            // Settle now, so the committer's next OffsetFetch sees it.
+            Ok(()) => {
+                let _ = self.shared.inner().core_of(shard, &partition);
+            }
+            Err(e) => {
+                tracing::debug!(
+                    partition = shard,
+                    "offset commit not replicated: {}",
+                    e.message
+                );
+                mark_stored_as_failed(&mut outcome, offsets_topic::commit_error(&e));
+            }
         }
         commit_response(request, &outcome, &unknown)
     }
@@ -1682,6 +1719,11 @@ mod tests {
         assert_eq!(partition.offsets().1, 1, "the commit is in the log");
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert!(!committing.is_finished(), "answered before the ISR had it");
+        // Nor does OffsetFetch show it: it is not committed yet.
+        assert_eq!(
+            fetched_v9(&groups.fetch_offsets(&fetch_v9("g"), 9)),
+            vec![(0, -1, -1), (1, -1, -1)]
+        );
         // The follower fetches from 1: it has offset 0, the mark passes it.
         partition.on_follower_fetch(2, 1, 1, true, 1).unwrap();
         let response = tokio::time::timeout(Duration::from_secs(5), committing)
@@ -1689,6 +1731,66 @@ mod tests {
             .expect("answered after the fetch")
             .unwrap();
         assert_eq!(response.topics[0].partitions[0].error_code, 0);
+        assert_eq!(
+            fetched_v9(&groups.fetch_offsets(&fetch_v9("g"), 9)),
+            vec![(0, 5, 4), (1, -1, -1)]
+        );
+        groups.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_new_leader_holds_back_what_is_above_its_high_watermark() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = offsets_log(dir.path());
+        // A commit appended by a leader whose follower never fetched it.
+        {
+            let groups = GroupCoordinatorHandle::new(config()).unwrap();
+            let partition = lead_with_a_follower(&log);
+            groups.lead(1, vec![(0, partition.clone())]);
+            until_loaded(&groups).await;
+            let commit = commit_req("", -1, &[("t", 0, 5)]);
+            let committing = {
+                let groups = groups.clone();
+                tokio::spawn(async move { groups.commit_offsets(&commit, 9, exists).await })
+            };
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            partition.depose();
+            groups.lead(1, Vec::new());
+            let _ = committing.await;
+            groups.shutdown().await;
+        }
+        // The next leader of the same log (high watermark 0) loads it but
+        // shows it only once its ISR has it.
+        let groups = GroupCoordinatorHandle::new(config()).unwrap();
+        let init = crate::partition::LeaderInit {
+            local_id: 1,
+            leader_epoch: LeaderEpoch(2),
+            partition_epoch: 1,
+            replicas: vec![1, 2],
+            isr: vec![1, 2],
+            high_watermark: 0,
+            config: ReplicationConfig::default(),
+        };
+        let partition = Partition::new(
+            TopicPartition::new(offsets_topic::TOPIC, 0),
+            Uuid::nil(),
+            init,
+            log.clone(),
+            None,
+            0,
+        )
+        .unwrap();
+        groups.lead(1, vec![(0, partition.clone())]);
+        until_loaded(&groups).await;
+        assert_eq!(
+            fetched_v9(&groups.fetch_offsets(&fetch_v9("g"), 9)),
+            vec![(0, -1, -1), (1, -1, -1)]
+        );
+        partition.on_follower_fetch(2, 1, 1, true, 1).unwrap();
+        assert_eq!(
+            fetched_v9(&groups.fetch_offsets(&fetch_v9("g"), 9)),
+            vec![(0, 5, 4), (1, -1, -1)]
+        );
         groups.shutdown().await;
     }
 
@@ -1763,6 +1865,7 @@ mod tests {
             Shard {
                 partition: lead_log(&offsets_log(other.path()), 1),
                 core: None,
+                pending: VecDeque::new(),
                 writes: Arc::new(tokio::sync::Mutex::new(())),
             },
         );

@@ -222,7 +222,10 @@ pub fn encode_batch(records: &[OffsetRecord], now_ms: i64) -> Result<Bytes, Stri
             producer_epoch: -1,
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
-            sequence: -1,
+            // No producer id, so the batch's base sequence must be -1; the
+            // encoder keeps records in one batch while offset - sequence
+            // is constant.
+            sequence: (i as i32).wrapping_sub(1),
             timestamp: now_ms,
             key: Some(encode_key(&r.group_id, &r.partition)),
             value: r.value.as_ref().map(encode_value),
@@ -238,84 +241,97 @@ pub fn encode_batch(records: &[OffsetRecord], now_ms: i64) -> Result<Bytes, Stri
     Ok(buf.freeze())
 }
 
-/// The offset records in `bytes` (whole batches, as a log read returns
-/// them), in log order. A record that does not decode is skipped with a
-/// warning (Kafka fails the load; a skipped record only loses that one
-/// group partition's offset, where failing would lose every group of the
-/// partition).
-pub fn decode_batches(mut bytes: Bytes, out: &mut Vec<OffsetRecord>) -> Result<(), String> {
-    while bytes.has_remaining() {
-        let set = RecordBatchDecoder::decode(&mut bytes).map_err(|e| e.to_string())?;
-        for record in set.records {
-            if record.control {
-                continue;
-            }
-            let Some(key) = record.key.as_ref() else {
-                continue;
-            };
-            let (group_id, partition) = match decode_key(key) {
-                Ok(Some(k)) => k,
-                Ok(None) => continue,
-                Err(e) => {
-                    tracing::warn!(offset = record.offset, "skipping an offsets record: {e}");
-                    continue;
-                }
-            };
-            let value = match record.value.as_ref().map(decode_value).transpose() {
-                Ok(v) => v,
-                Err(e) => {
-                    tracing::warn!(offset = record.offset, "skipping an offsets record: {e}");
-                    continue;
-                }
-            };
-            out.push(OffsetRecord {
-                group_id,
-                partition,
-                value,
-            });
+/// The offset records of one record batch, and the offset after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadedBatch {
+    /// The batch's last offset + 1: the high watermark that commits it.
+    pub next_offset: i64,
+    /// Its offset records, in order.
+    pub records: Vec<OffsetRecord>,
+}
+
+/// The offset records of each whole batch in `bytes` (as a log read
+/// returns them), in log order. A record that does not decode is skipped
+/// with a warning (Kafka fails the load; a skipped record only loses that
+/// one group partition's offset, where failing would lose every group of
+/// the partition).
+pub fn decode_batches(bytes: &Bytes, out: &mut Vec<LoadedBatch>) -> Result<(), String> {
+    let mut pos = 0usize;
+    while pos < bytes.len() {
+        let header = weir_protocol::BatchHeader::parse(&bytes[pos..]).map_err(|e| e.to_string())?;
+        let end = pos + header.total_size();
+        if end > bytes.len() {
+            return Err(format!("a batch at byte {pos} runs past the read"));
         }
+        let mut batch = bytes.slice(pos..end);
+        pos = end;
+        let mut records = Vec::new();
+        while batch.has_remaining() {
+            let set = RecordBatchDecoder::decode(&mut batch).map_err(|e| e.to_string())?;
+            records.extend(set.records.iter().filter_map(offset_record));
+        }
+        out.push(LoadedBatch {
+            next_offset: header.next_offset().0,
+            records,
+        });
     }
     Ok(())
 }
 
-/// Every offset record of a led `__consumer_offsets` partition, from its
-/// log start to its log end (the leader's log is the truth once it
-/// leads; what is above the high watermark will be committed, or this
-/// leader deposed and the groups unloaded).
-pub fn load(partition: &Partition) -> Result<Vec<OffsetRecord>, String> {
+/// The offset record of a log record; `None` for other record types and
+/// for records that do not decode (logged).
+fn offset_record(record: &Record) -> Option<OffsetRecord> {
+    if record.control {
+        return None;
+    }
+    let (group_id, partition) = match decode_key(record.key.as_ref()?) {
+        Ok(k) => k?,
+        Err(e) => {
+            tracing::warn!(offset = record.offset, "skipping an offsets record: {e}");
+            return None;
+        }
+    };
+    match record.value.as_ref().map(decode_value).transpose() {
+        Ok(value) => Some(OffsetRecord {
+            group_id,
+            partition,
+            value,
+        }),
+        Err(e) => {
+            tracing::warn!(offset = record.offset, "skipping an offsets record: {e}");
+            None
+        }
+    }
+}
+
+/// Every batch of offset records of a led `__consumer_offsets` partition,
+/// from its log start to its log end (the leader's log is the truth once
+/// it leads; the caller applies what is below the high watermark and
+/// holds the rest until the mark passes it).
+pub fn load(partition: &Partition) -> Result<Vec<LoadedBatch>, String> {
     let (start, end) = partition.offsets();
-    let mut records = Vec::new();
+    let mut batches = Vec::new();
     let mut next = start;
     // Each read returns at least one batch, so this ends; the count bound
     // guards against a log that reads back nothing.
     for _ in 0..=u32::MAX {
         if next >= end {
-            return Ok(records);
+            break;
         }
         let read = partition
             .read(next, LOAD_READ_BYTES, true)
             .map_err(|e| e.message)?;
         if read.records.is_empty() {
-            return Ok(records);
-        }
-        next = last_offset_after(&read.records).ok_or("a batch with no header")?;
-        decode_batches(read.records, &mut records)?;
-    }
-    Ok(records)
-}
-
-/// The offset after the last whole batch in `bytes`.
-fn last_offset_after(bytes: &[u8]) -> Option<i64> {
-    let mut pos = 0usize;
-    let mut next = None;
-    while let Ok(header) = weir_protocol::BatchHeader::parse(&bytes[pos..]) {
-        if pos + header.total_size() > bytes.len() {
             break;
         }
-        next = Some(header.next_offset().0);
-        pos += header.total_size();
+        let before = batches.len();
+        decode_batches(&read.records, &mut batches)?;
+        match batches[before..].last() {
+            Some(last) => next = last.next_offset,
+            None => break,
+        }
     }
-    next
+    Ok(batches)
 }
 
 /// The group error an OffsetCommit gets when appending or replicating its
@@ -429,10 +445,15 @@ mod tests {
             },
         ];
         let batch = encode_batch(&records, 1).unwrap();
-        assert_eq!(last_offset_after(&batch), Some(2));
         let mut out = Vec::new();
-        decode_batches(batch, &mut out).unwrap();
-        assert_eq!(out, records);
+        decode_batches(&batch, &mut out).unwrap();
+        assert_eq!(
+            out,
+            vec![LoadedBatch {
+                next_offset: 2,
+                records
+            }]
+        );
     }
 
     #[test]
