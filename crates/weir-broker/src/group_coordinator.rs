@@ -129,6 +129,12 @@ struct Shard {
     /// Appended batches the high watermark has not passed yet, in log
     /// order; applied to the core as it passes them.
     pending: VecDeque<LoadedBatch>,
+    /// The load is complete: the high watermark has passed everything the
+    /// log held when it was read. Until then the shard answers
+    /// COORDINATOR_LOAD_IN_PROGRESS, so a new leader whose mark still lags
+    /// (its followers have not fetched from it yet) never answers an
+    /// OffsetFetch with older offsets than the ones acknowledged.
+    ready: bool,
     /// Held from a commit's validation to its append, so records reach
     /// the log, and the core, in the order they were validated.
     writes: Arc<tokio::sync::Mutex<()>>,
@@ -145,6 +151,19 @@ impl Shard {
             if let Some(batch) = self.pending.pop_front() {
                 core.apply_offsets(&batch.records, now_ms);
             }
+        }
+        // Commits wait for `ready`, so the first empty queue is the end of
+        // the load.
+        if self.pending.is_empty() {
+            self.ready = true;
+        }
+    }
+
+    /// The core, once loaded and ready.
+    fn ready_core(&mut self) -> Result<&mut GroupCoordinator, GroupError> {
+        match self.core.as_mut() {
+            Some(core) if self.ready => Ok(core),
+            _ => Err(GroupError::CoordinatorLoadInProgress),
         }
     }
 }
@@ -190,10 +209,7 @@ impl Inner {
             return Err(GroupError::NotCoordinator);
         };
         shard.settle(now_ms());
-        shard
-            .core
-            .as_mut()
-            .ok_or(GroupError::CoordinatorLoadInProgress)
+        shard.ready_core()
     }
 
     /// The loaded core of `shard` while it is still led through
@@ -209,7 +225,7 @@ impl Inner {
         match self.shards.get_mut(&shard) {
             Some(s) if Arc::ptr_eq(&s.partition, partition) => {
                 s.settle(now_ms());
-                s.core.as_mut().ok_or(GroupError::CoordinatorLoadInProgress)
+                s.ready_core()
             }
             _ => Err(GroupError::NotCoordinator),
         }
@@ -438,6 +454,7 @@ impl GroupCoordinatorHandle {
                     partition: partition.clone(),
                     core: None,
                     pending: VecDeque::new(),
+                    ready: false,
                     writes: Arc::new(tokio::sync::Mutex::new(())),
                 },
             );
@@ -448,11 +465,7 @@ impl GroupCoordinatorHandle {
 
     /// Whether every led shard has been loaded (tests and readiness).
     pub fn loaded(&self) -> bool {
-        self.shared
-            .inner()
-            .shards
-            .values()
-            .all(|s| s.core.is_some())
+        self.shared.inner().shards.values().all(|s| s.ready)
     }
 
     /// Stop the ticker and answer every parked JoinGroup/SyncGroup with
@@ -1739,7 +1752,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_new_leader_holds_back_what_is_above_its_high_watermark() {
+    async fn a_new_leader_is_ready_once_its_high_watermark_passes_what_it_loaded() {
         let dir = tempfile::tempdir().unwrap();
         let log = offsets_log(dir.path());
         // A commit appended by a leader whose follower never fetched it.
@@ -1781,12 +1794,23 @@ mod tests {
         )
         .unwrap();
         groups.lead(1, vec![(0, partition.clone())]);
-        until_loaded(&groups).await;
+        for _ in 0..500 {
+            if groups.shared.inner().shards[&0].core.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(groups.shared.inner().shards[&0].core.is_some(), "read");
+        // Read, but not ready: older offsets must not be answered.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let early = groups.fetch_offsets(&fetch_v9("g"), 9);
         assert_eq!(
-            fetched_v9(&groups.fetch_offsets(&fetch_v9("g"), 9)),
-            vec![(0, -1, -1), (1, -1, -1)]
+            early.groups[0].error_code,
+            ResponseError::CoordinatorLoadInProgress.code()
         );
+        assert!(!groups.loaded());
         partition.on_follower_fetch(2, 1, 1, true, 1).unwrap();
+        until_loaded(&groups).await;
         assert_eq!(
             fetched_v9(&groups.fetch_offsets(&fetch_v9("g"), 9)),
             vec![(0, 5, 4), (1, -1, -1)]
@@ -1866,6 +1890,7 @@ mod tests {
                 partition: lead_log(&offsets_log(other.path()), 1),
                 core: None,
                 pending: VecDeque::new(),
+                ready: false,
                 writes: Arc::new(tokio::sync::Mutex::new(())),
             },
         );

@@ -183,6 +183,12 @@ pub fn decode_key(key: &Bytes) -> Result<Option<(String, TopicPartition)>, Strin
 
 /// A committed offset from a record value of any version (0-4).
 pub fn decode_value(value: &Bytes) -> Result<CommittedOffset, String> {
+    decode_value_versioned(value).map(|(_, committed, _)| committed)
+}
+
+/// The value's version, its committed offset, and its expire timestamp
+/// (version 1 only).
+fn decode_value_versioned(value: &Bytes) -> Result<(i16, CommittedOffset, Option<i64>), String> {
     let mut r = Reader(value.clone());
     let version = r.i16()?;
     let offset = r.i64()?;
@@ -193,18 +199,103 @@ pub fn decode_value(value: &Bytes) -> Result<CommittedOffset, String> {
         v => return Err(format!("unknown offset commit value version {v}")),
     };
     let commit_timestamp_ms = r.i64()?;
-    if version == 1 {
-        let _expire_timestamp = r.i64()?;
-    }
+    let expire = if version == 1 { Some(r.i64()?) } else { None };
     if version >= 4 {
         r.tagged_fields()?;
     }
-    Ok(CommittedOffset {
+    let committed = CommittedOffset {
         offset: Offset(offset),
         leader_epoch: LeaderEpoch(leader_epoch),
         metadata,
         commit_timestamp_ms,
-    })
+    };
+    Ok((version, committed, expire))
+}
+
+fn json_string(s: &str) -> String {
+    serde_json::Value::String(s.to_string()).to_string()
+}
+
+/// What `kafka-dump-log.sh --offsets-decoder` prints for a record of
+/// `__consumer_offsets`: the key as `{"type":"1","data":{...}}` and the
+/// payload as `{"version":"3","data":{...}}` (fields in the schema's
+/// order, only those of the record's version), `<DELETE>` for a
+/// tombstone; a record it cannot decode gets Kafka's one-line message in
+/// place of the key and no payload. Weir decodes the offset commit
+/// records (key types 0 and 1); a group metadata value (type 2) is
+/// reported as not decoded.
+pub fn describe_record(
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    offset: i64,
+) -> (String, Option<String>) {
+    let Some(key) = key else {
+        return (
+            format!(
+                "Failed to decode message at offset {offset} using offset topic decoder \
+                 (message had a missing key)"
+            ),
+            None,
+        );
+    };
+    let error = |e: String| (format!("Error at offset {offset}, skipping. {e}"), None);
+    let mut r = Reader(Bytes::copy_from_slice(key));
+    let key_type = match r.i16() {
+        Ok(t) => t,
+        Err(e) => return error(e),
+    };
+    let key_json = match key_type {
+        OFFSET_COMMIT_KEY | OFFSET_COMMIT_KEY_LEGACY => {
+            match decode_key(&Bytes::copy_from_slice(key)) {
+                Ok(Some((group, tp))) => format!(
+                    "{{\"group\":{},\"topic\":{},\"partition\":{}}}",
+                    json_string(&group),
+                    json_string(&tp.topic),
+                    tp.partition
+                ),
+                Ok(None) => return error("not an offset commit key".to_string()),
+                Err(e) => return error(e),
+            }
+        }
+        2 => match r.string() {
+            Ok(group) => format!("{{\"group\":{}}}", json_string(&group)),
+            Err(e) => return error(e),
+        },
+        t => {
+            return (
+                format!("Unknown record type {t} at offset {offset}, skipping."),
+                None,
+            )
+        }
+    };
+    let key_text = format!("{{\"type\":\"{key_type}\",\"data\":{key_json}}}");
+    let Some(value) = value else {
+        return (key_text, Some("<DELETE>".to_string()));
+    };
+    if key_type == 2 {
+        return error("group metadata values are not decoded by weir".to_string());
+    }
+    let (version, c, expire) = match decode_value_versioned(&Bytes::copy_from_slice(value)) {
+        Ok(v) => v,
+        Err(e) => return error(e),
+    };
+    let mut data = format!("{{\"offset\":{}", c.offset.0);
+    if version >= 3 {
+        data.push_str(&format!(",\"leaderEpoch\":{}", c.leader_epoch.0));
+    }
+    data.push_str(&format!(
+        ",\"metadata\":{},\"commitTimestamp\":{}",
+        json_string(&c.metadata),
+        c.commit_timestamp_ms
+    ));
+    if let Some(expire) = expire {
+        data.push_str(&format!(",\"expireTimestamp\":{expire}"));
+    }
+    data.push('}');
+    (
+        key_text,
+        Some(format!("{{\"version\":\"{version}\",\"data\":{data}}}")),
+    )
 }
 
 /// One record batch (v2, uncompressed) holding `records`; the leader
@@ -470,5 +561,45 @@ mod tests {
         ] {
             assert_eq!(commit_error(&e(r)), GroupError::CoordinatorNotAvailable);
         }
+    }
+
+    #[test]
+    fn records_print_as_kafkas_offsets_decoder_prints_them() {
+        let key = encode_key("my \"group\"", &TopicPartition::new("t", 3));
+        let value = encode_value(&committed(42, 5, "m"));
+        assert_eq!(
+            describe_record(Some(&key), Some(&value), 0),
+            (
+                r#"{"type":"1","data":{"group":"my \"group\"","topic":"t","partition":3}}"#
+                    .to_string(),
+                Some(
+                    r#"{"version":"3","data":{"offset":42,"leaderEpoch":5,"metadata":"m","commitTimestamp":1700000000123}}"#
+                        .to_string()
+                )
+            )
+        );
+        assert_eq!(
+            describe_record(Some(&key), None, 0).1.as_deref(),
+            Some("<DELETE>")
+        );
+        let mut v1 = vec![0, 1];
+        v1.extend_from_slice(&9i64.to_be_bytes());
+        v1.extend_from_slice(&[0, 0]);
+        v1.extend_from_slice(&7i64.to_be_bytes());
+        v1.extend_from_slice(&8i64.to_be_bytes());
+        assert_eq!(
+            describe_record(Some(&key), Some(&v1), 0).1.as_deref(),
+            Some(
+                r#"{"version":"1","data":{"offset":9,"metadata":"","commitTimestamp":7,"expireTimestamp":8}}"#
+            )
+        );
+        assert_eq!(
+            describe_record(Some(&[0, 9, 0]), None, 12).0,
+            "Unknown record type 9 at offset 12, skipping."
+        );
+        assert!(describe_record(Some(&key), Some(&[0, 3]), 4)
+            .0
+            .starts_with("Error at offset 4, skipping."));
+        assert!(describe_record(None, None, 4).0.contains("missing key"));
     }
 }

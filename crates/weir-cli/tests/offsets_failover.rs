@@ -148,6 +148,38 @@ fn committed_offsets_survive_a_sigkill_of_their_coordinator() {
         || rt.block_on(commit(cport, &[110, 220, 330])),
     );
 
+    // The commits are Kafka's records, and the dump tool decodes them.
+    let logs = cluster.node(coordinator).dir.join("logs");
+    let mut dumped = String::new();
+    for entry in std::fs::read_dir(&logs).unwrap() {
+        let dir = entry.unwrap().path();
+        let segment = dir.join("00000000000000000000.log");
+        let is_offsets = dir
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("__consumer_offsets-"));
+        if is_offsets && std::fs::metadata(&segment).is_ok_and(|m| m.len() > 0) {
+            let run = common::weir(
+                &logs,
+                &[
+                    "dump-log",
+                    "--offsets-decoder",
+                    "--files",
+                    segment.to_str().unwrap(),
+                ],
+            );
+            run.assert_clean();
+            dumped.push_str(&run.stdout);
+        }
+    }
+    for (partition, offset) in [(0, 100), (2, 330)] {
+        let expected = format!(
+            "key: {{\"type\":\"1\",\"data\":{{\"group\":\"{GROUP}\",\"topic\":\"t\",\
+             \"partition\":{partition}}}}} payload: {{\"version\":\"3\",\"data\":{{\
+             \"offset\":{offset},\"leaderEpoch\":-1,\"metadata\":\"\",\"commitTimestamp\":"
+        );
+        assert!(dumped.contains(&expected), "{expected}\nnot in\n{dumped}");
+    }
+
     eprintln!("SIGKILL coordinator {coordinator}");
     cluster.kill(coordinator);
     let survivor = (1..=3).find(|&i| i != coordinator).unwrap();

@@ -45,6 +45,10 @@ pub struct Args {
     /// Print one line per record, not only one per batch.
     #[arg(long)]
     deep_iteration: bool,
+    /// Decode the records as `__consumer_offsets` records (offset commits)
+    /// and print them as JSON (implies --print-data-log).
+    #[arg(long)]
+    offsets_decoder: bool,
 }
 
 /// What to print for a `.log`, after Kafka's flag rules.
@@ -54,13 +58,16 @@ struct Options {
     records: bool,
     /// Keys and payloads on record lines.
     data: bool,
+    /// Keys and payloads decoded as `__consumer_offsets` records.
+    offsets: bool,
 }
 
 impl Options {
     fn from_args(args: &Args) -> Options {
         Options {
-            records: args.deep_iteration || args.print_data_log,
-            data: args.print_data_log,
+            records: args.deep_iteration || args.print_data_log || args.offsets_decoder,
+            data: args.print_data_log || args.offsets_decoder,
+            offsets: args.offsets_decoder,
         }
     }
 }

@@ -133,7 +133,7 @@ fn dump_records(
     };
     for record in &records {
         offsets.see(record.offset);
-        writeln!(out, "{}", record_line(&batch.header, record, opts.data))?;
+        writeln!(out, "{}", record_line(&batch.header, record, opts))?;
     }
     Ok(())
 }
@@ -152,8 +152,10 @@ fn decode_records(batch: &BatchRef<'_>) -> Result<Vec<Record>, DecodeError> {
 
 /// One `| offset: ...` line: record metadata, then for a control record
 /// what it marks, else (with `--print-data-log`) key and payload as UTF-8,
-/// each left out when null, as Kafka's `StringDecoder` path does.
-fn record_line(h: &BatchHeader, r: &Record, data: bool) -> String {
+/// each left out when null, as Kafka's `StringDecoder` path does; with
+/// `--offsets-decoder` key and payload as Kafka's offsets decoder prints
+/// them.
+fn record_line(h: &BatchHeader, r: &Record, opts: Options) -> String {
     let mut line = format!(
         "| offset: {} {}: {} keySize: {} valueSize: {} sequence: {} headerKeys: [{}]",
         r.offset,
@@ -167,7 +169,17 @@ fn record_line(h: &BatchHeader, r: &Record, data: bool) -> String {
     if h.is_control() {
         line.push(' ');
         line.push_str(&control_text(r));
-    } else if data {
+    } else if opts.offsets {
+        let (key, payload) = weir_broker::offsets_topic::describe_record(
+            r.key.as_deref(),
+            r.value.as_deref(),
+            r.offset,
+        );
+        let _ = write!(line, " key: {key}");
+        if let Some(payload) = payload {
+            let _ = write!(line, " payload: {payload}");
+        }
+    } else if opts.data {
         if let Some(key) = &r.key {
             let _ = write!(line, " key: {}", String::from_utf8_lossy(key));
         }
