@@ -294,21 +294,39 @@ async fn wait_for_change(watches: &mut [watch::Receiver<i64>], deadline: tokio::
     let _ = tokio::time::timeout_at(deadline, changed).await;
 }
 
+/// Resolves when any receiver sees a change, or when every sender is gone.
+/// One future polls them all (no task per partition: a replica fetch
+/// watches every partition its broker follows here).
 async fn futures_any(watches: &mut [watch::Receiver<i64>]) {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
-    let mut tasks = tokio::task::JoinSet::new();
-    for w in watches.iter() {
-        let mut w = w.clone();
-        let tx = tx.clone();
-        tasks.spawn(async move {
-            if w.changed().await.is_ok() {
-                let _ = tx.try_send(());
+    {
+        type Change<'a> = std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<(), watch::error::RecvError>> + Send + 'a>,
+        >;
+        let mut changes: Vec<Option<Change<'_>>> = watches
+            .iter_mut()
+            .map(|w| Some(Box::pin(w.changed()) as Change<'_>))
+            .collect();
+        std::future::poll_fn(|cx| {
+            let mut open = false;
+            for slot in changes.iter_mut() {
+                let Some(change) = slot.as_mut() else {
+                    continue;
+                };
+                match change.as_mut().poll(cx) {
+                    std::task::Poll::Ready(Ok(())) => return std::task::Poll::Ready(()),
+                    // That sender is gone: it can no longer wake this fetch.
+                    std::task::Poll::Ready(Err(_)) => *slot = None,
+                    std::task::Poll::Pending => open = true,
+                }
             }
-        });
+            if open {
+                std::task::Poll::Pending
+            } else {
+                std::task::Poll::Ready(())
+            }
+        })
+        .await;
     }
-    drop(tx);
-    let _ = rx.recv().await;
-    tasks.abort_all();
     for w in watches.iter_mut() {
         w.borrow_and_update();
     }
