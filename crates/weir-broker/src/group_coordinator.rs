@@ -463,6 +463,12 @@ impl GroupCoordinatorHandle {
         }
     }
 
+    /// Whether this broker serves `group` now: it leads the group's
+    /// `__consumer_offsets` partition and has loaded it.
+    pub fn serves(&self, group: &str) -> bool {
+        self.shared.inner().core(group).is_ok()
+    }
+
     /// Whether every led shard has been loaded (tests and readiness).
     pub fn loaded(&self) -> bool {
         self.shared.inner().shards.values().all(|s| s.ready)

@@ -14,10 +14,11 @@ use kafka_protocol::messages::offset_commit_request::{
 use kafka_protocol::messages::offset_fetch_request::{
     OffsetFetchRequestGroup, OffsetFetchRequestTopics,
 };
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
     create_topics_request::CreatableTopic, ApiKey, CreateTopicsRequest, DescribeGroupsRequest,
     FindCoordinatorRequest, GroupId, HeartbeatRequest, JoinGroupRequest, OffsetCommitRequest,
-    OffsetFetchRequest, RequestKind, ResponseKind, TopicName,
+    OffsetFetchRequest, ProduceRequest, RequestKind, ResponseKind, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use std::time::{Duration, Instant};
@@ -61,6 +62,40 @@ async fn single_broker_coordinates_and_serves_its_groups() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(h.broker.group_coordinator("g"), Some(1));
+    // The coordinator has loaded the group's __consumer_offsets partition
+    // (clients retry COORDINATOR_LOAD_IN_PROGRESS; this test waits).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for group in ["g", "offsets", "other"] {
+        while !h.broker.groups().serves(group) {
+            assert!(Instant::now() < deadline, "{group} not loaded");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    // Clients may not write to the internal topic.
+    let produce = ProduceRequest::default()
+        .with_acks(1)
+        .with_timeout_ms(1000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(TopicName(StrBytes::from_static_str("__consumer_offsets")))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(Bytes::from_static(b"garbage")))])]);
+    let ResponseKind::Produce(produced) = h
+        .call(ApiKey::Produce, 9, RequestKind::Produce(produce))
+        .await
+    else {
+        panic!("not a Produce response")
+    };
+    let refused = &produced.responses[0].partition_responses[0];
+    assert_eq!(
+        refused.error_code, 17,
+        "INVALID_TOPIC_EXCEPTION: {refused:?}"
+    );
+    let message = refused.error_message.as_deref().unwrap_or_default();
+    assert!(
+        message.contains("Cannot append to internal topic __consumer_offsets"),
+        "{message}"
+    );
     let (host, port) = h.broker.broker_endpoint(1).unwrap();
     assert_eq!(found, (0, 1, host.clone(), port));
 

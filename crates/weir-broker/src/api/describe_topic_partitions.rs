@@ -117,10 +117,7 @@ pub fn describe(
             DescribeTopicPartitionsResponseTopic::default()
                 .with_name(Some(TopicName(StrBytes::from_string(name.clone()))))
                 .with_topic_id(topic.topic_id)
-                .with_is_internal(matches!(
-                    name.as_str(),
-                    "__consumer_offsets" | "__transaction_state"
-                ))
+                .with_is_internal(weir_core::metadata::is_internal_topic(&name))
                 .with_partitions(partitions)
                 .with_topic_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED),
         );

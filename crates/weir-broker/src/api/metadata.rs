@@ -161,10 +161,7 @@ fn topic_response(image: &MetadataImage, topic: &TopicImage) -> MetadataResponse
     MetadataResponseTopic::default()
         .with_name(Some(TopicName(StrBytes::from_string(topic.name.clone()))))
         .with_topic_id(topic.topic_id)
-        .with_is_internal(matches!(
-            topic.name.as_str(),
-            "__consumer_offsets" | "__transaction_state"
-        ))
+        .with_is_internal(weir_core::metadata::is_internal_topic(&topic.name))
         .with_partitions(partitions)
         .with_topic_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED)
 }

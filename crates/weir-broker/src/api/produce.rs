@@ -100,6 +100,13 @@ fn produce_partition(
             format!("acks={acks}"),
         ));
     }
+    if weir_core::metadata::is_internal_topic(topic) {
+        // Kafka's ReplicaManager: only the coordinators write there.
+        return Err(error(
+            ResponseError::InvalidTopicException,
+            format!("Cannot append to internal topic {topic}"),
+        ));
+    }
     let partition = broker
         .leader_partition(topic, data.index)
         .map_err(|e| error(e, format!("{topic}-{}", data.index)))?;

@@ -76,5 +76,6 @@ pub use plan_topics::{
 pub use records::{ConfigResource, Endpoint, MetadataRecord, NO_LEADER};
 pub use sessions::{BrokerSessions, HeartbeatVerdict};
 pub use topic_name::{
-    topic_names_collide, validate_topic_name, CLUSTER_METADATA_TOPIC_NAME, MAX_TOPIC_NAME_LENGTH,
+    is_internal_topic, topic_names_collide, validate_topic_name, CLUSTER_METADATA_TOPIC_NAME,
+    MAX_TOPIC_NAME_LENGTH,
 };

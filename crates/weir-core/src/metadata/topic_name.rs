@@ -8,6 +8,12 @@ pub const MAX_TOPIC_NAME_LENGTH: usize = 249;
 /// The KRaft metadata log's own name; no topic may take it (KAFKA-14358).
 pub const CLUSTER_METADATA_TOPIC_NAME: &str = "__cluster_metadata";
 
+/// Kafka's internal topics (`Topic.isInternal`): Metadata marks them
+/// internal, and clients may not produce to them.
+pub fn is_internal_topic(name: &str) -> bool {
+    matches!(name, "__consumer_offsets" | "__transaction_state")
+}
+
 /// Check a topic name as Kafka 4's `Topic.validate` does, with its
 /// messages: not empty, not `.` or `..`, at most 249 characters, only
 /// ASCII alphanumerics, `.`, `_` and `-`. The error is
