@@ -45,8 +45,10 @@ pub type SharedLog = Arc<Mutex<Log>>;
 
 /// The directory of KRaft's metadata log (owned by the Raft storage).
 const METADATA_PARTITION_DIR: &str = "__cluster_metadata-0";
-/// Directories other parts of the broker keep in a log dir: the
-/// single-node metadata log and the consumer-group offsets.
+/// Directories other parts of the broker keep, or kept, in a log dir: the
+/// single-node metadata log, and the per-broker offsets file that
+/// `__consumer_offsets` replaced (left alone, never read: skipped here so
+/// an upgraded log dir still opens).
 const BROKER_OWNED_DIRS: [&str; 2] = ["weir_metadata", "__weir_group_offsets"];
 /// Suffix of a partition dir being deleted (Kafka's `-delete`).
 const DELETE_SUFFIX: &str = "-delete";
