@@ -5,20 +5,20 @@
 //! Every event goes into the core state machine with `now_ms`, and its
 //! actions come out: a high-watermark move is published on a watch channel
 //! (long-poll fetches, acks=all produces wait on it), an ISR proposal goes
-//! to the broker's AlterPartition sender. The watch also fires on every
+//! to the broker's AlterPartition sender with the member epochs the core
+//! quotes (KIP-903; frozen there for re-sends). The watch also fires on every
 //! append (followers long-poll for new data, not for the mark), on ISR
 //! changes and when the leadership ends, so waiters re-check their
 //! condition on each wake-up.
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 use weir_core::metadata::AlterPartitionRequest;
-use weir_core::partition::{Action, FetchRejection, LeaderState, ReplicationConfig};
+use weir_core::partition::{Action, FetchRejection, FollowerFetch, LeaderState, ReplicationConfig};
 use weir_core::producer_state::{BatchCheck, ProducerStateManager};
 use weir_protocol::{BatchHeader, BatchIter, LeaderEpoch, Offset, TopicPartition};
 use weir_storage::log::{Log, LogError};
@@ -104,21 +104,6 @@ pub struct LeaderInit {
     pub config: ReplicationConfig,
 }
 
-/// (broker, broker epoch) of ISR members, as AlterPartition quotes them.
-type MemberEpochs = Vec<(i32, i64)>;
-
-/// The replication state, under one lock.
-#[derive(Debug)]
-struct Replication {
-    state: LeaderState,
-    /// Each follower's broker epoch from its latest fetch (KIP-903).
-    follower_epochs: BTreeMap<i32, i64>,
-    /// The proposal in flight and the member epochs it quoted when first
-    /// sent: a re-send quotes the same ones (the fetches that made the
-    /// members eligible), as the simulator's leaders do.
-    proposal: Option<(Vec<i32>, MemberEpochs)>,
-}
-
 /// A partition led by this broker.
 #[derive(Debug)]
 pub struct Partition {
@@ -132,7 +117,9 @@ pub struct Partition {
     /// Lock order: `log`, then `producers`, then `replication`.
     log: Arc<Mutex<Log>>,
     producers: Mutex<ProducerStateManager>,
-    replication: Mutex<Replication>,
+    /// The replication rules (ISR, follower LEOs and broker epochs, the
+    /// pending proposal, high watermark).
+    replication: Mutex<LeaderState>,
     /// The high watermark (never decreases); also notified on appends,
     /// ISR changes and deposition.
     high_watermark: watch::Sender<i64>,
@@ -179,11 +166,7 @@ impl Partition {
             leader_epoch: init.leader_epoch,
             log,
             producers: Mutex::new(producers),
-            replication: Mutex::new(Replication {
-                state,
-                follower_epochs: BTreeMap::new(),
-                proposal: None,
-            }),
+            replication: Mutex::new(state),
             high_watermark,
             deposed: AtomicBool::new(false),
             alter_isr,
@@ -194,7 +177,7 @@ impl Partition {
         lock(&self.log)
     }
 
-    fn replication(&self) -> MutexGuard<'_, Replication> {
+    fn replication(&self) -> MutexGuard<'_, LeaderState> {
         lock(&self.replication)
     }
 
@@ -217,10 +200,7 @@ impl Partition {
     /// The committed ISR and the ISR proposal in flight.
     pub fn isr(&self) -> (Vec<i32>, Option<Vec<i32>>) {
         let r = self.replication();
-        (
-            r.state.isr().to_vec(),
-            r.state.pending_isr().map(<[i32]>::to_vec),
-        )
+        (r.isr().to_vec(), r.pending_isr().map(<[i32]>::to_vec))
     }
 
     /// This broker no longer leads the partition (a new leader epoch, or
@@ -240,7 +220,7 @@ impl Partition {
     }
 
     /// Apply the core's actions (the replication lock is held).
-    fn apply(&self, r: &mut Replication, actions: Vec<Action>) {
+    fn apply(&self, r: &LeaderState, actions: Vec<Action>) {
         for action in actions {
             match action {
                 Action::HighWatermark(hwm) => {
@@ -249,20 +229,11 @@ impl Partition {
                 Action::AlterIsr {
                     isr,
                     partition_epoch,
+                    member_epochs,
                 } => {
-                    let epochs = match &r.proposal {
-                        Some((same, epochs)) if *same == isr => epochs.clone(),
-                        _ => isr
-                            .iter()
-                            .filter(|id| **id != self.local_id)
-                            .filter_map(|id| r.follower_epochs.get(id).map(|e| (*id, *e)))
-                            .filter(|(_, e)| *e >= 0)
-                            .collect(),
-                    };
-                    r.proposal = Some((isr.clone(), epochs.clone()));
                     tracing::info!(
                         partition = %self.tp,
-                        current = ?r.state.isr(),
+                        current = ?r.isr(),
                         proposed = ?isr,
                         "proposing an ISR change"
                     );
@@ -273,7 +244,7 @@ impl Partition {
                         leader_epoch: self.leader_epoch.0,
                         partition_epoch,
                         new_isr: isr,
-                        new_isr_broker_epochs: epochs,
+                        new_isr_broker_epochs: member_epochs,
                         leader_recovered: false,
                     };
                     if let Some(tx) = &self.alter_isr {
@@ -289,7 +260,7 @@ impl Partition {
 
     /// acks=all may append: the committed ISR has min.insync.replicas.
     pub fn has_min_isr(&self) -> bool {
-        self.replication().state.has_min_isr()
+        self.replication().has_min_isr()
     }
 
     /// Append a producer's batches: validate, deduplicate idempotent
@@ -313,13 +284,13 @@ impl Partition {
         }
         if require_min_isr {
             let r = self.replication();
-            if !r.state.has_min_isr() {
+            if !r.has_min_isr() {
                 return Err(PartitionError::new(
                     ResponseError::NotEnoughReplicas,
                     format!(
                         "ISR {:?} is smaller than min.insync.replicas {}",
-                        r.state.isr(),
-                        r.state.config().min_insync_replicas
+                        r.isr(),
+                        r.config().min_insync_replicas
                     ),
                 ));
             }
@@ -355,8 +326,8 @@ impl Partition {
         let leo = log.log_end_offset().0;
         {
             let mut r = self.replication();
-            let actions = r.state.on_append(leo);
-            self.apply(&mut r, actions);
+            let actions = r.on_append(leo);
+            self.apply(&r, actions);
         }
         drop(log);
         // Wake followers long-polling for new data.
@@ -422,7 +393,8 @@ impl Partition {
     /// A follower fetched from `fetch_offset`: its LEO and caught-up time
     /// move, the ISR may grow (its broker may join when `may_join_isr`:
     /// registered, unfenced), the high watermark may move.
-    /// `broker_epoch` is the follower's (Fetch v15+; -1 before).
+    /// `broker_epoch` is the follower's (Fetch v15+; -1 before); the core
+    /// keeps the latest one and quotes it in its ISR proposals (KIP-903).
     pub fn on_follower_fetch(
         &self,
         replica: i32,
@@ -432,13 +404,15 @@ impl Partition {
         now_ms: i64,
     ) -> Result<(), PartitionError> {
         let mut r = self.replication();
-        r.follower_epochs.insert(replica, broker_epoch);
-        match r
-            .state
-            .on_follower_fetch(replica, fetch_offset, now_ms, may_join_isr)
-        {
+        let fetch = FollowerFetch {
+            replica,
+            broker_epoch,
+            fetch_offset,
+            may_join_isr,
+        };
+        match r.on_follower_fetch(fetch, now_ms) {
             Ok(actions) => {
-                self.apply(&mut r, actions);
+                self.apply(&r, actions);
                 Ok(())
             }
             Err(FetchRejection::NotAReplica) => Err(PartitionError::new(
@@ -449,7 +423,7 @@ impl Partition {
                 ResponseError::OffsetOutOfRange,
                 format!(
                     "fetch offset {fetch_offset} is beyond the log end offset {} of {}",
-                    r.state.log_end_offset(),
+                    r.log_end_offset(),
                     self.tp
                 ),
             )),
@@ -460,8 +434,8 @@ impl Partition {
     /// an unanswered proposal.
     pub fn on_tick(&self, now_ms: i64) {
         let mut r = self.replication();
-        let actions = r.state.on_tick(now_ms);
-        self.apply(&mut r, actions);
+        let actions = r.on_tick(now_ms);
+        self.apply(&r, actions);
     }
 
     /// The image has a newer registration in the same leader epoch (an ISR
@@ -476,23 +450,20 @@ impl Partition {
     ) {
         let mut r = self.replication();
         let mut changed = false;
-        if partition_epoch > r.state.partition_epoch() {
+        if partition_epoch > r.partition_epoch() {
             tracing::info!(
                 partition = %self.tp,
                 partition_epoch,
                 isr = ?isr,
                 "ISR change committed"
             );
-            let actions = r
-                .state
-                .on_partition_change(partition_epoch, replicas, isr, now_ms);
-            r.proposal = None;
-            self.apply(&mut r, actions);
+            let actions = r.on_partition_change(partition_epoch, replicas, isr, now_ms);
+            self.apply(&r, actions);
             changed = true;
         }
-        if r.state.config() != config {
-            let actions = r.state.set_config(config);
-            self.apply(&mut r, actions);
+        if r.config() != config {
+            let actions = r.set_config(config);
+            self.apply(&r, actions);
             changed = true;
         }
         drop(r);
@@ -507,9 +478,7 @@ impl Partition {
     /// keeps it until the image shows the outcome.
     pub fn on_alter_isr_refused(&self, error_code: i16) {
         if weir_core::partition::refusal_proves_not_committed(error_code) {
-            let mut r = self.replication();
-            r.state.on_alter_isr_failed();
-            r.proposal = None;
+            self.replication().on_alter_isr_failed();
         }
     }
 
@@ -997,7 +966,7 @@ mod tests {
     #[tokio::test]
     async fn isr_shrink_below_min_and_deposition_fail_waiting_produces() {
         let (p, mut rx) = replicated();
-        let config = p.replication().state.config();
+        let config = p.replication().config();
         p.append_as_leader(&batch(-1, 0, 1), true, 0).unwrap();
         // Follower 2 fetched once (epoch 7); both fall behind: the tick
         // after replica.lag.time.max.ms proposes the leader alone, quoting

@@ -76,9 +76,10 @@
 //!   are lost ([`Mix::StaleIncarnations`], seed 43). weir-core now checks
 //!   the epochs (`new_isr_broker_epochs` in `plan_alter_partition`) when a
 //!   request carries them; [`SimConfig::kip903_controller_check`] makes the
-//!   simulated leaders quote them (each joining member's broker epoch from
-//!   the fetches that made it eligible, frozen when the proposal is first
-//!   sent), and with it that mix passes. The default mixes rarely meet
+//!   simulated leaders send the epochs `LeaderState`'s `AlterIsr` quotes
+//!   (each joining member's broker epoch from the fetches that made it
+//!   eligible, frozen in the core when the proposal is first made), and
+//!   with it that mix passes. The default mixes rarely meet
 //!   the case (none in 30 000 seeds without the epochs).
 //! - **Liveness**: brokers heartbeat every `heartbeat_ms`; `BrokerSessions`
 //!   fences silent ones (`plan_broker_fenced`: leader election from the

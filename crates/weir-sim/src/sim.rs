@@ -13,8 +13,8 @@ use weir_core::metadata::{
     ElectionPolicy, HeartbeatVerdict, MetadataImage, MetadataRecord, PartitionRegistration,
 };
 use weir_core::partition::{
-    follower_high_watermark, truncation_for_divergence, Action, FetchRejection, LeaderState,
-    ReplicationConfig,
+    follower_high_watermark, truncation_for_divergence, Action, FetchRejection, FollowerFetch,
+    LeaderState, ReplicationConfig,
 };
 
 /// The simulated topic's id.
@@ -168,9 +168,10 @@ pub struct SimConfig {
     pub max_fetch_entries: usize,
     /// A shell rule broken on purpose.
     pub broken: Option<BrokenRule>,
-    /// Leaders quote each ISR member's broker epoch, as seen in that
-    /// member's fetches and frozen when the proposal is first sent
-    /// (KIP-903's `NewIsrWithEpochs`), and weir-core's
+    /// Leaders send the member epochs `LeaderState` quotes (each ISR
+    /// member's broker epoch, as seen in that member's fetches and frozen
+    /// when the proposal is first sent: KIP-903's `NewIsrWithEpochs`), and
+    /// weir-core's
     /// `plan_alter_partition` refuses a joiner whose epoch is not its
     /// current registration (INELIGIBLE_REPLICA). Off: requests carry no
     /// epochs (pre-KIP-903), and the stale-incarnation mix loses
@@ -496,17 +497,10 @@ struct Envelope {
     msg: Msg,
 }
 
-/// (broker id, broker epoch) of ISR members, as an AlterPartition quotes them.
-type MemberEpochs = Vec<(i32, i64)>;
-
 #[derive(Debug)]
 struct LeaderRole {
-    /// Broker epoch of each replica's last fetch that reached the rules.
-    fetch_epochs: BTreeMap<i32, i64>,
-    /// The proposal in flight and its members' broker epochs as they were
-    /// when it was first made (a re-send quotes the same, as KIP-903's
-    /// leader does).
-    proposal_epochs: Option<(Vec<i32>, MemberEpochs)>,
+    /// The rules; they keep each replica's broker epoch from its fetches
+    /// and freeze a proposal's member epochs for re-sends (KIP-903).
     state: LeaderState,
     epoch: i32,
     served: bool,
@@ -1078,7 +1072,6 @@ impl Sim {
                         && l.state.pending_isr() == Some(isr.as_slice())
                     {
                         l.state.on_alter_isr_failed();
-                        l.proposal_epochs = None;
                         let id = b.id;
                         self.ev(format!(
                             "b{id} leader: proposal {} refused ({error}), dropped",
@@ -1132,7 +1125,6 @@ impl Sim {
         if let Role::Leader(l) = &mut self.brokers[i].role {
             if p.leader == id && p.leader_epoch == l.epoch {
                 if p.partition_epoch > l.state.partition_epoch() {
-                    l.proposal_epochs = None;
                     let actions = l.state.on_partition_change(
                         p.partition_epoch,
                         p.replicas.clone(),
@@ -1223,8 +1215,6 @@ impl Sim {
             served: false,
             pending: Vec::new(),
             last_hwm,
-            fetch_epochs: BTreeMap::new(),
-            proposal_epochs: None,
         }));
         let text = format!(
             "b{id} becomes leader le={} pe={} isr={} (leo {}, hwm {})",
@@ -1274,16 +1264,8 @@ impl Sim {
                 Action::AlterIsr {
                     isr,
                     partition_epoch,
+                    member_epochs,
                 } => {
-                    let member_epochs = match &l.proposal_epochs {
-                        Some((p, e)) if *p == isr => e.clone(),
-                        _ => isr
-                            .iter()
-                            .filter(|r| **r != id)
-                            .map(|r| (*r, l.fetch_epochs.get(r).copied().unwrap_or(-1)))
-                            .collect::<Vec<_>>(),
-                    };
-                    l.proposal_epochs = Some((isr.clone(), member_epochs.clone()));
                     let req = AlterPartitionRequest {
                         broker_id: id,
                         topic_id: TOPIC_ID,
@@ -1373,12 +1355,14 @@ impl Sim {
                     });
                 }
                 if reply.is_none() {
-                    match l
-                        .state
-                        .on_follower_fetch(replica, fetch_offset, now, may_join)
-                    {
+                    let fetch = FollowerFetch {
+                        replica,
+                        broker_epoch,
+                        fetch_offset,
+                        may_join_isr: may_join,
+                    };
+                    match l.state.on_follower_fetch(fetch, now) {
                         Ok(a) => {
-                            l.fetch_epochs.insert(replica, broker_epoch);
                             l.served = true;
                             actions = a;
                         }

@@ -17,7 +17,11 @@
 //!   high watermark and the start offset of this leader epoch is proposed
 //!   in.
 //! - One proposal is in flight at a time (AlterPartition, with the
-//!   partition epoch for optimistic concurrency); until the controller
+//!   partition epoch for optimistic concurrency, and KIP-903's broker
+//!   epoch of each member from its latest fetch, frozen when the proposal
+//!   is first made: a re-send quotes the same epochs, so a restarted
+//!   incarnation of a joiner cannot be let in on the strength of fetches
+//!   its earlier incarnation made); until the controller
 //!   commits it, the *maximal ISR* (committed ∪ proposed) governs the high
 //!   watermark, so neither a pending shrink nor a pending expansion can
 //!   let it pass a replica that might still be elected.
@@ -74,7 +78,28 @@ pub enum Action {
         isr: Vec<i32>,
         /// Partition epoch the proposal is based on.
         partition_epoch: i32,
+        /// KIP-903's `NewIsrWithEpochs`: (broker, broker epoch) of each
+        /// member other than the leader whose fetches carried an epoch,
+        /// from its latest fetch when the proposal was first made. A
+        /// re-send of the same pending proposal quotes the same epochs
+        /// (the fetches that made a joiner eligible), not later ones.
+        member_epochs: Vec<(i32, i64)>,
     },
+}
+
+/// A follower's fetch request, as the rules read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FollowerFetch {
+    /// The fetching replica.
+    pub replica: i32,
+    /// Its broker epoch (KIP-903; Fetch v15+ `replica_state`), -1 when
+    /// the request carries none.
+    pub broker_epoch: i64,
+    /// The offset it fetches from: its log end offset.
+    pub fetch_offset: i64,
+    /// Whether its broker may join the ISR: registered and unfenced (the
+    /// shell reads that from the metadata image).
+    pub may_join_isr: bool,
 }
 
 /// A follower as the leader sees it (Kafka's `ReplicaState`).
@@ -88,11 +113,30 @@ pub struct FollowerState {
     pub last_fetch_leader_leo: i64,
     /// When it last fetched.
     pub last_fetch_ms: i64,
+    /// The broker epoch of its latest accepted fetch; -1 before any, or
+    /// when that fetch carried none.
+    pub broker_epoch: i64,
 }
 
+impl FollowerState {
+    /// Caught up at `last_caught_up_ms`, never fetched.
+    fn unfetched(last_caught_up_ms: i64) -> FollowerState {
+        FollowerState {
+            log_end_offset: -1,
+            last_caught_up_ms,
+            last_fetch_leader_leo: -1,
+            last_fetch_ms: 0,
+            broker_epoch: -1,
+        }
+    }
+}
+
+/// The proposal in flight.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Pending {
     isr: Vec<i32>,
+    /// The member epochs it quoted when first sent; re-sends quote these.
+    member_epochs: Vec<(i32, i64)>,
     sent_ms: i64,
 }
 
@@ -153,15 +197,7 @@ impl LeaderState {
             .filter(|r| **r != local_id)
             .map(|r| {
                 let caught_up = if isr.contains(r) { now_ms } else { 0 };
-                (
-                    *r,
-                    FollowerState {
-                        log_end_offset: -1,
-                        last_caught_up_ms: caught_up,
-                        last_fetch_leader_leo: -1,
-                        last_fetch_ms: 0,
-                    },
-                )
+                (*r, FollowerState::unfetched(caught_up))
             })
             .collect();
         LeaderState {
@@ -208,6 +244,11 @@ impl LeaderState {
         self.pending.as_ref().map(|p| p.isr.as_slice())
     }
 
+    /// The member epochs the proposal in flight quotes (KIP-903).
+    pub fn pending_member_epochs(&self) -> Option<&[(i32, i64)]> {
+        self.pending.as_ref().map(|p| p.member_epochs.as_slice())
+    }
+
     /// The high watermark.
     pub fn high_watermark(&self) -> i64 {
         self.high_watermark
@@ -251,16 +292,21 @@ impl LeaderState {
         self.advance_high_watermark().into_iter().collect()
     }
 
-    /// A follower fetched from `fetch_offset` at `now_ms`.
-    /// `may_join_isr` says whether its broker is registered and unfenced
-    /// (the shell reads that from the metadata image).
+    /// A follower fetched at `now_ms`. An accepted fetch moves its log
+    /// end offset and caught-up time, records its broker epoch (quoted by
+    /// the next new proposal), may propose it into the ISR and may move
+    /// the high watermark.
     pub fn on_follower_fetch(
         &mut self,
-        replica: i32,
-        fetch_offset: i64,
+        fetch: FollowerFetch,
         now_ms: i64,
-        may_join_isr: bool,
     ) -> Result<Vec<Action>, FetchRejection> {
+        let FollowerFetch {
+            replica,
+            broker_epoch,
+            fetch_offset,
+            may_join_isr,
+        } = fetch;
         if replica == self.local_id || !self.replicas.contains(&replica) {
             return Err(FetchRejection::NotAReplica);
         }
@@ -268,12 +314,10 @@ impl LeaderState {
             return Err(FetchRejection::OffsetOutOfRange);
         }
         let leader_leo = self.log_end_offset;
-        let f = self.followers.entry(replica).or_insert(FollowerState {
-            log_end_offset: -1,
-            last_caught_up_ms: 0,
-            last_fetch_leader_leo: -1,
-            last_fetch_ms: 0,
-        });
+        let f = self
+            .followers
+            .entry(replica)
+            .or_insert(FollowerState::unfetched(0));
         if fetch_offset >= leader_leo {
             f.last_caught_up_ms = f.last_caught_up_ms.max(now_ms);
         } else if f.last_fetch_leader_leo >= 0 && fetch_offset >= f.last_fetch_leader_leo {
@@ -282,6 +326,7 @@ impl LeaderState {
         f.log_end_offset = fetch_offset;
         f.last_fetch_leader_leo = leader_leo;
         f.last_fetch_ms = now_ms;
+        f.broker_epoch = broker_epoch;
         let mut actions = Vec::new();
         if may_join_isr && self.pending.is_none() && !self.isr.contains(&replica) {
             let f = &self.followers[&replica];
@@ -300,10 +345,17 @@ impl LeaderState {
     /// Time passed: shrink the ISR of followers that fell behind, and
     /// re-send a proposal the controller never answered.
     pub fn on_tick(&mut self, now_ms: i64) -> Vec<Action> {
-        if let Some(p) = &self.pending {
+        if let Some(p) = &mut self.pending {
             if now_ms - p.sent_ms >= self.config.alter_partition_retry_ms {
-                let isr = p.isr.clone();
-                return vec![self.propose(isr, now_ms)];
+                // The same proposal again, with the epochs of its first
+                // send (KIP-903): a joiner that restarted since must be
+                // judged again by fresh fetches, in a new proposal.
+                p.sent_ms = now_ms;
+                return vec![Action::AlterIsr {
+                    isr: p.isr.clone(),
+                    partition_epoch: self.partition_epoch,
+                    member_epochs: p.member_epochs.clone(),
+                }];
             }
             return Vec::new();
         }
@@ -335,20 +387,33 @@ impl LeaderState {
         }
     }
 
+    /// A new proposal, quoting each member's broker epoch from its latest
+    /// fetch (members without one are left out: the controller then
+    /// checks no epoch for them, as for a pre-KIP-903 request).
     fn propose(&mut self, isr: Vec<i32>, now_ms: i64) -> Action {
+        let member_epochs: Vec<(i32, i64)> = isr
+            .iter()
+            .filter(|r| **r != self.local_id)
+            .filter_map(|r| self.followers.get(r).map(|f| (*r, f.broker_epoch)))
+            .filter(|(_, epoch)| *epoch >= 0)
+            .collect();
         self.pending = Some(Pending {
             isr: isr.clone(),
+            member_epochs: member_epochs.clone(),
             sent_ms: now_ms,
         });
         Action::AlterIsr {
             isr,
             partition_epoch: self.partition_epoch,
+            member_epochs,
         }
     }
 
     /// The metadata image has a newer registration of this partition with
     /// the same leader and leader epoch (an ISR or replica change
-    /// committed, by this leader's proposal or by the controller).
+    /// committed, by this leader's proposal or by the controller). The
+    /// pending proposal, if any, is answered: it is dropped with its
+    /// frozen member epochs.
     pub fn on_partition_change(
         &mut self,
         partition_epoch: i32,
@@ -362,15 +427,9 @@ impl LeaderState {
         self.partition_epoch = partition_epoch;
         for r in &replicas {
             if *r != self.local_id && !self.followers.contains_key(r) {
-                self.followers.insert(
-                    *r,
-                    FollowerState {
-                        log_end_offset: -1,
-                        last_caught_up_ms: if isr.contains(r) { now_ms } else { 0 },
-                        last_fetch_leader_leo: -1,
-                        last_fetch_ms: 0,
-                    },
-                );
+                let caught_up = if isr.contains(r) { now_ms } else { 0 };
+                self.followers
+                    .insert(*r, FollowerState::unfetched(caught_up));
             }
         }
         self.followers.retain(|r, _| replicas.contains(r));
@@ -381,8 +440,9 @@ impl LeaderState {
     }
 
     /// The controller refused the proposal in a way that proves it was not
-    /// committed ([`refusal_proves_not_committed`]): drop it; the next
-    /// fetch or tick decides again from the current state.
+    /// committed ([`refusal_proves_not_committed`]): drop it, with its
+    /// frozen member epochs; the next fetch or tick decides again from the
+    /// current state (and quotes the epochs of the latest fetches).
     ///
     /// Do **not** call this for other refusals. After INVALID_UPDATE_VERSION,
     /// FENCED_LEADER_EPOCH or NOT_LEADER_OR_FOLLOWER an earlier copy of the

@@ -26,6 +26,27 @@ fn leader(isr: &[i32], min_isr: usize) -> LeaderState {
     )
 }
 
+/// A fetch by `replica` from `fetch_offset`, quoting broker epoch
+/// `10 * replica` (so 20 for broker 2, 30 for broker 3).
+fn fetch(replica: i32, fetch_offset: i64, may_join_isr: bool) -> FollowerFetch {
+    FollowerFetch {
+        replica,
+        broker_epoch: 10 * i64::from(replica),
+        fetch_offset,
+        may_join_isr,
+    }
+}
+
+/// A fetch by `replica` at the log start quoting `broker_epoch`.
+fn fetch_with_epoch(replica: i32, broker_epoch: i64) -> FollowerFetch {
+    FollowerFetch {
+        replica,
+        broker_epoch,
+        fetch_offset: 0,
+        may_join_isr: true,
+    }
+}
+
 #[test]
 fn a_lone_replica_commits_on_append() {
     let mut l = LeaderState::new(1, 0, 0, vec![1], vec![1], 0, 0, 0, config(1));
@@ -37,18 +58,18 @@ fn a_lone_replica_commits_on_append() {
 fn the_high_watermark_is_the_lowest_leo_in_the_isr() {
     let mut l = leader(&[1, 2, 3], 2);
     assert_eq!(l.on_append(10), vec![]);
-    assert_eq!(l.on_follower_fetch(2, 10, 1_100, true), Ok(vec![]));
+    assert_eq!(l.on_follower_fetch(fetch(2, 10, true), 1_100), Ok(vec![]));
     assert_eq!(
-        l.on_follower_fetch(3, 4, 1_100, true),
+        l.on_follower_fetch(fetch(3, 4, true), 1_100),
         Ok(vec![Action::HighWatermark(4)])
     );
     assert_eq!(
-        l.on_follower_fetch(3, 10, 1_200, true),
+        l.on_follower_fetch(fetch(3, 10, true), 1_200),
         Ok(vec![Action::HighWatermark(10)])
     );
     // A lower fetch offset later (a follower that truncated) never moves
     // the mark back.
-    assert_eq!(l.on_follower_fetch(3, 6, 1_300, true), Ok(vec![]));
+    assert_eq!(l.on_follower_fetch(fetch(3, 6, true), 1_300), Ok(vec![]));
     assert_eq!(l.high_watermark(), 10);
 }
 
@@ -62,7 +83,7 @@ fn below_min_isr_the_high_watermark_stays() {
     assert!(l.has_min_isr());
     l.on_append(10);
     assert_eq!(
-        l.on_follower_fetch(2, 10, 1_100, true),
+        l.on_follower_fetch(fetch(2, 10, true), 1_100),
         Ok(vec![Action::HighWatermark(10)])
     );
 }
@@ -71,14 +92,15 @@ fn below_min_isr_the_high_watermark_stays() {
 fn a_stuck_follower_is_proposed_out_after_the_lag_time_and_holds_the_mark_until_committed() {
     let mut l = leader(&[1, 2, 3], 2);
     l.on_append(10);
-    l.on_follower_fetch(2, 10, 2_000, true).unwrap();
+    l.on_follower_fetch(fetch(2, 10, true), 2_000).unwrap();
     // 3 was caught up at 1_000 (leadership start) and never fetched.
     assert_eq!(l.on_tick(1_000 + LAG), vec![]);
     assert_eq!(
         l.on_tick(1_001 + LAG),
         vec![Action::AlterIsr {
             isr: vec![1, 2],
-            partition_epoch: 7
+            partition_epoch: 7,
+            member_epochs: vec![(2, 20)],
         }]
     );
     assert_eq!(l.maximal_isr(), vec![1, 2, 3]);
@@ -101,7 +123,7 @@ fn a_stuck_follower_is_proposed_out_after_the_lag_time_and_holds_the_mark_until_
 fn a_follower_fetching_at_the_leo_is_never_out_of_sync() {
     let mut l = leader(&[1, 2], 1);
     l.on_append(10);
-    l.on_follower_fetch(2, 10, 1_000, true).unwrap();
+    l.on_follower_fetch(fetch(2, 10, true), 1_000).unwrap();
     assert_eq!(l.on_tick(1_000 + 10 * LAG), vec![]);
 }
 
@@ -109,14 +131,14 @@ fn a_follower_fetching_at_the_leo_is_never_out_of_sync() {
 fn catching_up_to_the_previous_leo_counts_from_the_previous_fetch() {
     let mut l = leader(&[1, 2], 1);
     l.on_append(10);
-    l.on_follower_fetch(2, 5, 2_000, true).unwrap();
+    l.on_follower_fetch(fetch(2, 5, true), 2_000).unwrap();
     assert_eq!(l.follower(2).unwrap().last_caught_up_ms, 1_000);
     l.on_append(20);
     // Fetches from 10 (the leader's LEO at its previous fetch) at 9_000:
     // it was caught up at 2_000.
-    l.on_follower_fetch(2, 10, 9_000, true).unwrap();
+    l.on_follower_fetch(fetch(2, 10, true), 9_000).unwrap();
     assert_eq!(l.follower(2).unwrap().last_caught_up_ms, 2_000);
-    l.on_follower_fetch(2, 20, 9_500, true).unwrap();
+    l.on_follower_fetch(fetch(2, 20, true), 9_500).unwrap();
     assert_eq!(l.follower(2).unwrap().last_caught_up_ms, 9_500);
 }
 
@@ -125,25 +147,26 @@ fn a_follower_rejoins_once_at_the_high_watermark_and_the_epoch_start() {
     let mut l = LeaderState::new(1, 5, 7, vec![1, 2, 3], vec![1, 2], 100, 50, 0, config(2));
     assert_eq!(l.epoch_start_offset(), 100);
     // At the high watermark but before this epoch's start: not yet.
-    assert_eq!(l.on_follower_fetch(3, 60, 10, true), Ok(vec![]));
+    assert_eq!(l.on_follower_fetch(fetch(3, 60, true), 10), Ok(vec![]));
     // 2 fetches to 100: the mark moves (ISR {1,2}).
     assert_eq!(
-        l.on_follower_fetch(2, 100, 20, true),
+        l.on_follower_fetch(fetch(2, 100, true), 20),
         Ok(vec![Action::HighWatermark(100)])
     );
     assert_eq!(
-        l.on_follower_fetch(3, 100, 30, true),
+        l.on_follower_fetch(fetch(3, 100, true), 30),
         Ok(vec![Action::AlterIsr {
             isr: vec![1, 2, 3],
-            partition_epoch: 7
+            partition_epoch: 7,
+            member_epochs: vec![(2, 20), (3, 30)],
         }])
     );
     // Pending expansion already counts: 3 holds the mark at its LEO.
     l.on_append(120);
-    l.on_follower_fetch(2, 120, 40, true).unwrap();
+    l.on_follower_fetch(fetch(2, 120, true), 40).unwrap();
     assert_eq!(l.high_watermark(), 100);
     assert_eq!(
-        l.on_follower_fetch(3, 120, 50, true),
+        l.on_follower_fetch(fetch(3, 120, true), 50),
         Ok(vec![Action::HighWatermark(120)])
     );
 }
@@ -151,19 +174,20 @@ fn a_follower_rejoins_once_at_the_high_watermark_and_the_epoch_start() {
 #[test]
 fn a_fenced_broker_does_not_rejoin() {
     let mut l = leader(&[1, 2], 1);
-    assert_eq!(l.on_follower_fetch(3, 0, 1_100, false), Ok(vec![]));
+    assert_eq!(l.on_follower_fetch(fetch(3, 0, false), 1_100), Ok(vec![]));
     assert_eq!(l.pending_isr(), None);
 }
 
 #[test]
 fn refused_and_unanswered_proposals() {
     let mut l = leader(&[1, 2], 1);
-    let first = l.on_follower_fetch(3, 0, 1_100, true).unwrap();
+    let first = l.on_follower_fetch(fetch(3, 0, true), 1_100).unwrap();
     assert_eq!(
         first,
         vec![Action::AlterIsr {
             isr: vec![1, 2, 3],
-            partition_epoch: 7
+            partition_epoch: 7,
+            member_epochs: vec![(3, 30)],
         }]
     );
     // Unanswered for the retry time: sent again.
@@ -172,7 +196,10 @@ fn refused_and_unanswered_proposals() {
     // Refused: dropped, and the next fetch decides again.
     l.on_alter_isr_failed();
     assert_eq!(l.pending_isr(), None);
-    assert_eq!(l.on_follower_fetch(3, 0, 7_000, true).unwrap(), first);
+    assert_eq!(
+        l.on_follower_fetch(fetch(3, 0, true), 7_000).unwrap(),
+        first
+    );
     // A stale partition change is ignored.
     assert_eq!(
         l.on_partition_change(7, vec![1, 2, 3], vec![1], 7_100),
@@ -181,20 +208,113 @@ fn refused_and_unanswered_proposals() {
     assert_eq!(l.isr(), &[1, 2]);
 }
 
+/// KIP-903: a proposal quotes each member's broker epoch from its latest
+/// fetch when first made; a re-send quotes the same epochs even when a
+/// member fetched since with another (a restarted incarnation, which may
+/// have lost what made it eligible); once the proposal is answered or
+/// refused, the next one quotes the latest fetches.
+#[test]
+fn a_re_sent_proposal_quotes_the_member_epochs_of_its_first_send() {
+    let mut l = leader(&[1, 2], 1);
+    assert_eq!(
+        l.on_follower_fetch(fetch_with_epoch(2, 4), 1_050),
+        Ok(vec![])
+    );
+    let first = Action::AlterIsr {
+        isr: vec![1, 2, 3],
+        partition_epoch: 7,
+        member_epochs: vec![(2, 4), (3, 8)],
+    };
+    assert_eq!(
+        l.on_follower_fetch(fetch_with_epoch(3, 8), 1_100),
+        Ok(vec![first.clone()])
+    );
+    assert_eq!(l.pending_member_epochs(), Some(&[(2, 4), (3, 8)][..]));
+    // Broker 3 restarts (epoch 11) and fetches while the proposal is
+    // pending: no new proposal, and the re-send still quotes epoch 8.
+    assert_eq!(
+        l.on_follower_fetch(fetch_with_epoch(3, 11), 1_200),
+        Ok(vec![])
+    );
+    assert_eq!(l.follower(3).unwrap().broker_epoch, 11);
+    assert_eq!(l.on_tick(6_099), vec![]);
+    assert_eq!(l.on_tick(6_100), vec![first.clone()]);
+    assert_eq!(l.on_tick(11_100), vec![first]);
+    // Refused (INELIGIBLE_REPLICA: epoch 8 is not 3's registration): the
+    // next proposal quotes the latest fetch.
+    l.on_alter_isr_failed();
+    assert_eq!(l.pending_member_epochs(), None);
+    let second = Action::AlterIsr {
+        isr: vec![1, 2, 3],
+        partition_epoch: 7,
+        member_epochs: vec![(2, 4), (3, 11)],
+    };
+    assert_eq!(
+        l.on_follower_fetch(fetch_with_epoch(3, 11), 11_200),
+        Ok(vec![second.clone()])
+    );
+    assert_eq!(l.on_tick(16_200), vec![second]);
+    // Answered by a newer registration (3 not let in): dropped too; a
+    // fetch of yet another incarnation proposes afresh, at the new
+    // partition epoch.
+    assert_eq!(
+        l.on_partition_change(8, vec![1, 2, 3], vec![1, 2], 16_300),
+        vec![]
+    );
+    assert_eq!(l.pending_member_epochs(), None);
+    assert_eq!(
+        l.on_follower_fetch(fetch_with_epoch(3, 12), 16_400),
+        Ok(vec![Action::AlterIsr {
+            isr: vec![1, 2, 3],
+            partition_epoch: 8,
+            member_epochs: vec![(2, 4), (3, 12)],
+        }])
+    );
+}
+
+/// Members whose epoch is unknown (never fetched in this leadership, or
+/// fetched with a pre-KIP-903 request, -1) are left out of the quote.
+#[test]
+fn members_without_a_known_broker_epoch_are_not_quoted() {
+    let mut l = leader(&[1, 2, 3], 1);
+    l.on_append(10);
+    assert_eq!(
+        l.on_follower_fetch(
+            FollowerFetch {
+                replica: 2,
+                broker_epoch: -1,
+                fetch_offset: 10,
+                may_join_isr: true,
+            },
+            2_000
+        ),
+        Ok(vec![])
+    );
+    // 3 never fetched: it is proposed out; 2 stays, with no epoch.
+    assert_eq!(
+        l.on_tick(1_001 + LAG),
+        vec![Action::AlterIsr {
+            isr: vec![1, 2],
+            partition_epoch: 7,
+            member_epochs: vec![],
+        }]
+    );
+}
+
 #[test]
 fn fetches_from_strangers_or_beyond_the_log_are_refused() {
     let mut l = leader(&[1, 2, 3], 1);
     l.on_append(5);
     assert_eq!(
-        l.on_follower_fetch(4, 0, 1_100, true),
+        l.on_follower_fetch(fetch(4, 0, true), 1_100),
         Err(FetchRejection::NotAReplica)
     );
     assert_eq!(
-        l.on_follower_fetch(1, 0, 1_100, true),
+        l.on_follower_fetch(fetch(1, 0, true), 1_100),
         Err(FetchRejection::NotAReplica)
     );
     assert_eq!(
-        l.on_follower_fetch(2, 6, 1_100, true),
+        l.on_follower_fetch(fetch(2, 6, true), 1_100),
         Err(FetchRejection::OffsetOutOfRange)
     );
 }
@@ -203,7 +323,7 @@ fn fetches_from_strangers_or_beyond_the_log_are_refused() {
 fn a_reassignment_drops_removed_followers() {
     let mut l = leader(&[1, 2, 3], 1);
     l.on_append(10);
-    l.on_follower_fetch(2, 10, 1_100, true).unwrap();
+    l.on_follower_fetch(fetch(2, 10, true), 1_100).unwrap();
     assert_eq!(
         l.on_partition_change(8, vec![1, 2], vec![1, 2], 1_200),
         vec![Action::HighWatermark(10)]
@@ -259,7 +379,7 @@ proptest! {
                 Event::Append(n) => { l.on_append(l.log_end_offset() + n); }
                 Event::Fetch { replica, lag, eligible } => {
                     let off = (l.log_end_offset() - lag).max(0);
-                    let _ = l.on_follower_fetch(replica, off, now, eligible);
+                    let _ = l.on_follower_fetch(fetch(replica, off, eligible), now);
                 }
                 Event::Tick(dt) => { now += dt; l.on_tick(now); }
                 Event::Commit => {
