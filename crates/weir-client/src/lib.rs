@@ -33,6 +33,7 @@ pub mod connection;
 pub mod consumer;
 pub mod error;
 pub mod frame;
+pub mod group_consumer;
 pub mod metadata;
 pub mod producer;
 pub mod versions;
@@ -42,6 +43,7 @@ pub use client::{Client, ClientConfig};
 pub use connection::{Connection, ConnectionConfig};
 pub use consumer::{Consumer, ConsumerConfig, ConsumerRecord, OffsetSpec};
 pub use error::{ClientError, KafkaError, Result};
+pub use group_consumer::{GroupConfig, GroupConsumer};
 pub use producer::{
     Acks, Compression, DeliveryFuture, Producer, ProducerConfig, ProducerRecord, RecordMetadata,
 };
