@@ -5,8 +5,7 @@
 
 mod common;
 
-use common::cluster::{node_metadata, wait_for, Cluster};
-use std::collections::BTreeSet;
+use common::cluster::{create_topic, rt, wait_for, wait_isr, Cluster};
 use std::time::Duration;
 
 /// Short sessions (quick fencing) and min ISR 2.
@@ -16,39 +15,8 @@ const PROPS: &[&str] = &[
     "min.insync.replicas=2",
 ];
 
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
-/// Wait until node `ask` reports a leader and exactly `isr` for `topic`-0.
-fn wait_isr(rt: &tokio::runtime::Runtime, cluster: &Cluster, ask: usize, topic: &str, isr: &[i32]) {
-    let want: BTreeSet<i32> = isr.iter().copied().collect();
-    wait_for(
-        cluster,
-        &format!("{topic}-0 ISR {isr:?}"),
-        Duration::from_secs(20),
-        || {
-            let md = rt
-                .block_on(node_metadata(cluster.node(ask).port, Some(&[topic])))
-                .map_err(|e| format!("node {ask}: {e}"))?;
-            let p = md
-                .topic(topic)
-                .and_then(|t| t.partitions.iter().find(|p| p.partition == 0))
-                .ok_or_else(|| format!("node {ask} does not know {topic}-0"))?;
-            let leader = p.leader.map_or(-1, |b| b.0);
-            let got: BTreeSet<i32> = p.isr.iter().map(|b| b.0).collect();
-            if leader >= 0 && got == want {
-                Ok(())
-            } else {
-                Err(format!("leader {leader}, ISR {got:?}"))
-            }
-        },
-    );
-}
+/// How long each ISR wait may take.
+const ISR_WAIT: Duration = Duration::from_secs(20);
 
 /// `weir topics --describe --topic T` against node `id`.
 fn describe(cluster: &Cluster, id: usize, topic: &str) -> Result<String, String> {
@@ -79,22 +47,8 @@ fn describe_prints_the_eligible_leader_replicas() {
     let rt = rt();
     let mut cluster = Cluster::start_with_observers(3, 2, PROPS);
     let topic = "elr-describe";
-    let bootstrap = cluster.running_bootstrap();
-    let run = common::weir(
-        &std::env::temp_dir(),
-        &[
-            "topics",
-            "--bootstrap-server",
-            &bootstrap,
-            "--create",
-            "--topic",
-            topic,
-            "--replica-assignment",
-            "1:4:5",
-        ],
-    );
-    assert_eq!(run.code, Some(0), "create: {}", run.stderr);
-    wait_isr(&rt, &cluster, 1, topic, &[1, 4, 5]);
+    create_topic(&mut cluster, topic, &["--replica-assignment", "1:4:5"]);
+    wait_isr(&rt, &cluster, 1, topic, &[1, 4, 5], ISR_WAIT);
     let healthy = describe(&cluster, 1, topic).expect("describe");
     assert!(
         healthy.contains("\tIsr: 1,4,5\tElr: \tLastKnownElr: \n"),
@@ -102,9 +56,9 @@ fn describe_prints_the_eligible_leader_replicas() {
     );
 
     assert!(cluster.terminate(4).success());
-    wait_isr(&rt, &cluster, 1, topic, &[1, 5]);
+    wait_isr(&rt, &cluster, 1, topic, &[1, 5], ISR_WAIT);
     assert!(cluster.terminate(5).success());
-    wait_isr(&rt, &cluster, 1, topic, &[1]);
+    wait_isr(&rt, &cluster, 1, topic, &[1], ISR_WAIT);
 
     let want = format!(
         "\tTopic: {topic}\tPartition: 0\tLeader: 1\tReplicas: 1,4,5\tIsr: 1\tElr: 5\tLastKnownElr: "

@@ -8,8 +8,7 @@
 
 mod common;
 
-use common::cluster::{node_metadata, wait_for, Cluster};
-use std::collections::BTreeSet;
+use common::cluster::{create_topic, rt, wait_layout, Cluster};
 use std::time::Duration;
 
 /// Quick fencing and ISR changes.
@@ -19,76 +18,24 @@ const PROPS: &[&str] = &[
     "replica.lag.time.max.ms=3000",
 ];
 
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
-/// (leader, isr) of `topic`-0 as node `id` answers.
-fn layout(
-    rt: &tokio::runtime::Runtime,
-    cluster: &Cluster,
-    id: usize,
-    topic: &str,
-) -> Result<(i32, BTreeSet<i32>), String> {
-    let md = rt
-        .block_on(node_metadata(cluster.node(id).port, Some(&[topic])))
-        .map_err(|e| format!("node {id}: {e}"))?;
-    let p = md
-        .topic(topic)
-        .and_then(|t| t.partitions.iter().find(|p| p.partition == 0))
-        .ok_or_else(|| format!("node {id} does not know {topic}-0"))?;
-    Ok((
-        p.leader.map_or(-1, |b| b.0),
-        p.isr.iter().map(|b| b.0).collect(),
-    ))
-}
-
-/// Wait until node `ask` reports `topic`-0 with a leader accepted by
-/// `leader_ok` and exactly the ISR `isr`; the leader.
-fn wait_layout(
-    rt: &tokio::runtime::Runtime,
-    cluster: &Cluster,
-    ask: usize,
-    topic: &str,
-    leader_ok: impl Fn(i32) -> bool,
-    isr: &[i32],
-    what: &str,
-) -> i32 {
-    let want: BTreeSet<i32> = isr.iter().copied().collect();
-    wait_for(cluster, what, Duration::from_secs(30), || {
-        let (leader, got) = layout(rt, cluster, ask, topic)?;
-        if leader_ok(leader) && got == want {
-            Ok(leader)
-        } else {
-            Err(format!("leader {leader}, ISR {got:?}"))
-        }
-    })
-}
+/// How long each leader/ISR wait may take.
+const WAIT: Duration = Duration::from_secs(30);
 
 /// Create `topic` with one partition on replicas 1, 2, 3; kill node 1,
 /// wait until 2 or 3 leads without it, restart it and wait until it is in
 /// the ISR again (still not leading).
 fn fail_over_and_return(rt: &tokio::runtime::Runtime, cluster: &mut Cluster, topic: &str) {
-    let bootstrap = cluster.running_bootstrap();
-    let run = common::weir(
-        &std::env::temp_dir(),
-        &[
-            "topics",
-            "--bootstrap-server",
-            &bootstrap,
-            "--create",
-            "--topic",
-            topic,
-            "--replica-assignment",
-            "1:2:3",
-        ],
+    create_topic(cluster, topic, &["--replica-assignment", "1:2:3"]);
+    wait_layout(
+        rt,
+        cluster,
+        2,
+        topic,
+        |l| l == 1,
+        &[1, 2, 3],
+        "1 leads",
+        WAIT,
     );
-    assert_eq!(run.code, Some(0), "create {topic}: {}", run.stderr);
-    wait_layout(rt, cluster, 2, topic, |l| l == 1, &[1, 2, 3], "1 leads");
     cluster.kill(1);
     wait_layout(
         rt,
@@ -98,6 +45,7 @@ fn fail_over_and_return(rt: &tokio::runtime::Runtime, cluster: &mut Cluster, top
         |l| l == 2 || l == 3,
         &[2, 3],
         "2 or 3 leads without 1",
+        WAIT,
     );
     cluster.restart(1);
 }
@@ -137,6 +85,7 @@ fn the_tool_moves_leadership_back_to_the_preferred_replica() {
         |l| l == 2 || l == 3,
         &[1, 2, 3],
         "1 back in the ISR",
+        WAIT,
     );
 
     let run = elect(&mut cluster, topic);
@@ -154,6 +103,7 @@ fn the_tool_moves_leadership_back_to_the_preferred_replica() {
             |l| l == 1,
             &[1, 2, 3],
             &format!("node {node} sees 1 leading"),
+            WAIT,
         );
     }
 
@@ -206,6 +156,7 @@ fn the_active_controller_rebalances_leadership_on_its_own() {
         |l| l == 1,
         &[1, 2, 3],
         "1 leads again by the automatic rebalance",
+        WAIT,
     );
     assert!(
         cluster

@@ -11,8 +11,8 @@
 
 mod common;
 
-use common::cluster::{node_metadata, wait_for, Cluster};
-use std::collections::{BTreeMap, BTreeSet};
+use common::cluster::{create_topic, layout, node_metadata, rt, wait_for, wait_isr, Cluster};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -32,70 +32,6 @@ const PROPS: &[&str] = &[
 
 /// Kafka's NOT_ENOUGH_REPLICAS.
 const NOT_ENOUGH_REPLICAS: i16 = 19;
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
-/// (leader, isr) of partition 0 of `topic` as node `id` answers.
-fn layout(
-    rt: &tokio::runtime::Runtime,
-    cluster: &Cluster,
-    id: usize,
-    topic: &str,
-) -> Result<(i32, BTreeSet<i32>), String> {
-    let md = rt
-        .block_on(node_metadata(cluster.node(id).port, Some(&[topic])))
-        .map_err(|e| format!("node {id}: {e}"))?;
-    let p = md
-        .topic(topic)
-        .and_then(|t| t.partitions.iter().find(|p| p.partition == 0))
-        .ok_or_else(|| format!("node {id} does not know {topic}-0"))?;
-    Ok((
-        p.leader.map_or(-1, |b| b.0),
-        p.isr.iter().map(|b| b.0).collect(),
-    ))
-}
-
-/// Wait until node `ask` reports a leader and exactly `isr` for `topic`-0.
-fn wait_isr(
-    rt: &tokio::runtime::Runtime,
-    cluster: &Cluster,
-    ask: usize,
-    topic: &str,
-    isr: &[i32],
-    timeout: Duration,
-) -> i32 {
-    let want: BTreeSet<i32> = isr.iter().copied().collect();
-    wait_for(cluster, &format!("{topic}-0 ISR {isr:?}"), timeout, || {
-        let (leader, got) = layout(rt, cluster, ask, topic)?;
-        if leader >= 0 && got == want {
-            Ok(leader)
-        } else {
-            Err(format!("leader {leader}, ISR {got:?}"))
-        }
-    })
-}
-
-/// Create `topic` (one partition) through the `weir topics` tool.
-fn create_topic(cluster: &mut Cluster, topic: &str, extra: &[&str]) {
-    let bootstrap = cluster.running_bootstrap();
-    let mut args = vec![
-        "topics",
-        "--bootstrap-server",
-        &bootstrap,
-        "--create",
-        "--topic",
-        topic,
-    ];
-    args.extend_from_slice(extra);
-    let run = common::weir(&std::env::temp_dir(), &args);
-    assert_eq!(run.code, Some(0), "create {topic}: {}", run.stderr);
-}
 
 fn client_config(bootstrap: &str) -> ClientConfig {
     let mut config = ClientConfig::new(bootstrap);

@@ -9,6 +9,7 @@
 use super::server::api_versions_round_trip;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use std::collections::BTreeSet;
 use std::fs::OpenOptions;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -565,4 +566,91 @@ pub fn wait_for<T>(
             Err(_) => std::thread::sleep(Duration::from_millis(200)),
         }
     }
+}
+
+/// A runtime for a test's client calls (`block_on` from the test thread).
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// (leader, isr) of partition 0 of `topic` as node `id` answers (leader
+/// -1: none).
+pub fn layout(
+    rt: &tokio::runtime::Runtime,
+    cluster: &Cluster,
+    id: usize,
+    topic: &str,
+) -> Result<(i32, BTreeSet<i32>), String> {
+    let md = rt
+        .block_on(node_metadata(cluster.node(id).port, Some(&[topic])))
+        .map_err(|e| format!("node {id}: {e}"))?;
+    let p = md
+        .topic(topic)
+        .and_then(|t| t.partitions.iter().find(|p| p.partition == 0))
+        .ok_or_else(|| format!("node {id} does not know {topic}-0"))?;
+    Ok((
+        p.leader.map_or(-1, |b| b.0),
+        p.isr.iter().map(|b| b.0).collect(),
+    ))
+}
+
+/// Wait (at most `timeout`) until node `ask` reports `topic`-0 with a
+/// leader accepted by `leader_ok` and exactly the ISR `isr`; the leader.
+/// `what` names the wait in the failure message.
+#[allow(clippy::too_many_arguments)]
+pub fn wait_layout(
+    rt: &tokio::runtime::Runtime,
+    cluster: &Cluster,
+    ask: usize,
+    topic: &str,
+    leader_ok: impl Fn(i32) -> bool,
+    isr: &[i32],
+    what: &str,
+    timeout: Duration,
+) -> i32 {
+    let want: BTreeSet<i32> = isr.iter().copied().collect();
+    wait_for(cluster, what, timeout, || {
+        let (leader, got) = layout(rt, cluster, ask, topic)?;
+        if leader_ok(leader) && got == want {
+            Ok(leader)
+        } else {
+            Err(format!("leader {leader}, ISR {got:?}"))
+        }
+    })
+}
+
+/// Wait (at most `timeout`) until node `ask` reports a leader and exactly
+/// `isr` for `topic`-0; the leader.
+pub fn wait_isr(
+    rt: &tokio::runtime::Runtime,
+    cluster: &Cluster,
+    ask: usize,
+    topic: &str,
+    isr: &[i32],
+    timeout: Duration,
+) -> i32 {
+    let what = format!("{topic}-0 ISR {isr:?}");
+    wait_layout(rt, cluster, ask, topic, |l| l >= 0, isr, &what, timeout)
+}
+
+/// Create `topic` through the `weir topics` tool against the running
+/// nodes (one partition unless `extra`, more tool arguments, says
+/// otherwise).
+pub fn create_topic(cluster: &mut Cluster, topic: &str, extra: &[&str]) {
+    let bootstrap = cluster.running_bootstrap();
+    let mut args = vec![
+        "topics",
+        "--bootstrap-server",
+        &bootstrap,
+        "--create",
+        "--topic",
+        topic,
+    ];
+    args.extend_from_slice(extra);
+    let run = super::weir(&std::env::temp_dir(), &args);
+    assert_eq!(run.code, Some(0), "create {topic}: {}", run.stderr);
 }
