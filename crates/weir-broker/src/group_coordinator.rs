@@ -1202,14 +1202,14 @@ mod tests {
         Arc::new(Mutex::new(log))
     }
 
-    /// Lead `log` as the only replica at `epoch`.
-    fn lead_log(log: &Arc<Mutex<Log>>, epoch: i32) -> Arc<Partition> {
+    /// Lead `log` at `epoch` as broker 1, with `replicas` all in the ISR.
+    fn lead_as(log: &Arc<Mutex<Log>>, epoch: i32, replicas: &[i32]) -> Arc<Partition> {
         let init = crate::partition::LeaderInit {
             local_id: 1,
             leader_epoch: LeaderEpoch(epoch),
-            partition_epoch: 0,
-            replicas: vec![1],
-            isr: vec![1],
+            partition_epoch: epoch,
+            replicas: replicas.to_vec(),
+            isr: replicas.to_vec(),
             high_watermark: 0,
             config: ReplicationConfig::default(),
         };
@@ -1222,6 +1222,11 @@ mod tests {
             0,
         )
         .expect("lead")
+    }
+
+    /// Lead `log` as the only replica at `epoch`.
+    fn lead_log(log: &Arc<Mutex<Log>>, epoch: i32) -> Arc<Partition> {
+        lead_as(log, epoch, &[1])
     }
 
     /// Wait (bounded) until every led shard is loaded.
@@ -1696,24 +1701,7 @@ mod tests {
     /// Lead `log` at epoch 1 with replicas 1 (this node) and 2, both in
     /// the ISR.
     fn lead_with_a_follower(log: &Arc<Mutex<Log>>) -> Arc<Partition> {
-        let init = crate::partition::LeaderInit {
-            local_id: 1,
-            leader_epoch: LeaderEpoch(1),
-            partition_epoch: 0,
-            replicas: vec![1, 2],
-            isr: vec![1, 2],
-            high_watermark: 0,
-            config: ReplicationConfig::default(),
-        };
-        Partition::new(
-            TopicPartition::new(offsets_topic::TOPIC, 0),
-            Uuid::nil(),
-            init,
-            log.clone(),
-            None,
-            0,
-        )
-        .expect("lead")
+        lead_as(log, 1, &[1, 2])
     }
 
     #[tokio::test]
@@ -1781,24 +1769,7 @@ mod tests {
         // The next leader of the same log (high watermark 0) loads it but
         // shows it only once its ISR has it.
         let groups = GroupCoordinatorHandle::new(config()).unwrap();
-        let init = crate::partition::LeaderInit {
-            local_id: 1,
-            leader_epoch: LeaderEpoch(2),
-            partition_epoch: 1,
-            replicas: vec![1, 2],
-            isr: vec![1, 2],
-            high_watermark: 0,
-            config: ReplicationConfig::default(),
-        };
-        let partition = Partition::new(
-            TopicPartition::new(offsets_topic::TOPIC, 0),
-            Uuid::nil(),
-            init,
-            log.clone(),
-            None,
-            0,
-        )
-        .unwrap();
+        let partition = lead_as(&log, 2, &[1, 2]);
         groups.lead(1, vec![(0, partition.clone())]);
         for _ in 0..500 {
             if groups.shared.inner().shards[&0].core.is_some() {
