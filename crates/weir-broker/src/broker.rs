@@ -421,9 +421,8 @@ impl Broker {
         self.controller_client.leader()
     }
 
-    /// The broker that coordinates `group`, or `None` when no broker is
-    /// unfenced. Every node computes the same answer from its image:
-    /// The broker that coordinates `group`: the leader of the group's
+    /// The broker that coordinates `group` (every node computes the same
+    /// answer from its image): the leader of the group's
     /// `__consumer_offsets` partition (Kafka's `partitionFor`: Java's
     /// `String.hashCode` of the group id modulo the partition count);
     /// `None` while the topic does not exist or that partition has no

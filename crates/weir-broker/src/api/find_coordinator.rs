@@ -6,8 +6,9 @@
 //! answers its advertised client endpoint. Before that topic exists the
 //! answer is COORDINATOR_NOT_AVAILABLE and the broker asks the controller
 //! to create it ([`Broker::ensure_offsets_topic`]), as Kafka does; a
-//! leaderless partition (or no endpoint) is COORDINATOR_NOT_AVAILABLE too. v0-3 ask for one key; v4+ batch keys in
-//! `coordinator_keys` (KIP-699) and get one coordinator per key.
+//! leaderless partition (or no endpoint) is COORDINATOR_NOT_AVAILABLE too.
+//! v0-3 ask for one key; v4+ batch keys in `coordinator_keys` (KIP-699)
+//! and get one coordinator per key.
 //! Transactions are not implemented, so a transaction key (type 1) gets
 //! COORDINATOR_NOT_AVAILABLE; any other unknown key type INVALID_REQUEST.
 //!
